@@ -1,0 +1,10 @@
+"""The `rbl` command line. Each command lives in its own module and registers on the `cli` group."""
+from . import demo, evaluate, listing, train  # noqa: F401  (registration)
+from .app import cli
+
+
+def main() -> None:
+    cli(prog_name="rbl")
+
+
+__all__ = ["cli", "main"]

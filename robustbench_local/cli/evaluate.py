@@ -1,0 +1,77 @@
+"""`rbl evaluate`: run suites on a model and data set into a resumable run directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..api import run_spec
+from ..progress import Progress
+from ..runner import EvalSpec
+from ..suites import all_suites
+from .app import cli
+from .table import print_headline
+
+
+def suite_option_decorators():
+    """One click option per suite setting (value kept as text and parsed by the suite)."""
+    seen: dict[str, str] = {}
+    decorators = []
+    for suite in all_suites():
+        for opt in suite.options:
+            if opt.name in seen:
+                continue
+            seen[opt.name] = suite.name
+            decorators.append(click.option(opt.flag, opt.name, default=None,
+                                           help=f"[{suite.name}] {opt.help} (default: {opt.default})"))
+    return decorators
+
+
+def with_suite_options(fn):
+    for decorate in reversed(suite_option_decorators()):
+        fn = decorate(fn)
+    return fn
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--data", help="Data spec, e.g. builtin:digits, cifar10:DIR, imagefolder:DIR, npz:FILE.")
+@click.option("--suite", "suites", multiple=True, help="Suite(s) to run, repeatable or comma-separated "
+              "(default: clean). See `rbl list suites`.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory (resumable).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a deterministic subset of N test samples.")
+@click.option("--seed", type=int, help="Run seed (default 0); every random draw derives from it.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Inference batch size (default 256).")
+@click.option("--config", type=click.Path(dir_okay=False), help="YAML file with EvalSpec fields; flags win.")
+@click.option("--arch", help="Architecture spec for a bare weights file, e.g. torchvision:resnet18?num_classes=10.")
+@click.option("--trust-checkpoint", is_flag=True, default=None,
+              help="Allow pickled checkpoints that can run code (only for files you trust).")
+@click.option("--calibration-data", help="Data spec whose val split fits the temperature ('auto': the --data "
+              "spec's val split; 'none': skip).")
+@with_suite_options
+@click.pass_context
+def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
+             calibration_data, **suite_options) -> None:
+    """Evaluate MODEL on --data with the chosen suites; writes metrics.csv, metrics.json and manifest.json.
+
+    \b
+    MODEL forms: builtin:NAME, torchvision:NAME[?weights=PATH&num_classes=K], timm:NAME[?weights=PATH],
+    torchscript:PATH, export:PATH.pt2, python:pkg.module:factory, or PATH.safetensors|.pt with --arch.
+    \b
+    Example:
+      rbl evaluate builtin:digits-cnn --data builtin:digits --suite clean --limit 200 --out runs/demo
+    Re-running the same command resumes: finished tasks are never recomputed.
+    """
+    suite_list = [s.strip() for entry in suites for s in entry.split(",") if s.strip()] or None
+    given = {k: v for k, v in suite_options.items() if v is not None}
+    fields = dict(model=model, data=data, suites=suite_list, seed=seed, limit=limit, batch_size=batch_size,
+                  arch=arch, trust_checkpoint=trust_checkpoint, calibration_data=calibration_data, options=given)
+    if config:
+        spec = EvalSpec.from_yaml(config, **fields)
+    else:
+        if not model or not data:
+            raise click.UsageError("give MODEL and --data (or a --config file that sets them)")
+        spec = EvalSpec(**{k: v for k, v in fields.items() if v is not None})
+    result = run_spec(spec, Path(out), Progress(ctx.obj["quiet"]))
+    print_headline(result.metrics)
+    click.echo(f"\nwrote {Path(out) / 'metrics.csv'} ({len(result.metrics)} rows)")

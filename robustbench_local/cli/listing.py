@@ -1,0 +1,47 @@
+"""`rbl list`: what the harness knows about."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from ..data import BUILTIN_DATASETS
+from ..models import BUILTIN_MODELS, LOADERS
+from ..suites import all_suites
+from .app import cli
+
+
+def _models() -> list[tuple[str, str]]:
+    rows = [(f"builtin:{m.name}", m.description) for m in BUILTIN_MODELS.values()]
+    return rows + [(f"{scheme}:...", "model spec form") for scheme in LOADERS if scheme != "builtin"]
+
+
+def _datasets() -> list[tuple[str, str]]:
+    rows = [(f"builtin:{name}", text) for name, text in BUILTIN_DATASETS.items()]
+    return rows + [("cifar10:DIR", "CIFAR-10 python batches (never downloaded)"),
+                   ("imagefolder:DIR[?resize=N&crop=N]", "one sub-folder per class, optional train/val/test"),
+                   ("npz:FILE", "arrays x (uint8 NHWC) and y; optional ids, x_val, y_val")]
+
+
+def _suites() -> list[tuple[str, str]]:
+    return [(s.name, s.description) for s in all_suites()]
+
+
+LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
+    "models": _models, "datasets": _datasets, "suites": _suites,
+}
+
+
+@cli.command("list")
+@click.argument("what", type=click.Choice(sorted(LISTINGS)))
+def list_(what: str) -> None:
+    """List built-in models, data sets, suites (and what later suites add).
+
+    \b
+    Example:
+      rbl list models
+    """
+    rows = LISTINGS[what]()
+    width = max(len(name) for name, _ in rows)
+    for name, text in rows:
+        click.echo(f"{name.ljust(width)}  {text}")

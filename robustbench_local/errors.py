@@ -1,0 +1,29 @@
+"""Typed errors. Each message names the problem and the fix; the CLI prints it on one line, exit code 2."""
+
+
+class RBLError(Exception):
+    """Base class for every error the harness raises on purpose."""
+
+
+class SpecError(RBLError):
+    """A model, data or evaluation spec that cannot be parsed or is unknown."""
+
+
+class ModelError(RBLError):
+    """A model that cannot be loaded, or produces unusable outputs."""
+
+
+class CheckpointRefused(ModelError):
+    """A checkpoint that would run arbitrary code when unpickled."""
+
+
+class DataError(RBLError):
+    """A data set that is missing, malformed or inconsistent."""
+
+
+class RunError(RBLError):
+    """A run directory that is inconsistent with the requested evaluation."""
+
+
+class IncompatibleRuns(RBLError):
+    """Two runs that cannot be compared (different data, ids or class counts)."""

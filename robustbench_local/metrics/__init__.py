@@ -1,0 +1,27 @@
+"""Classification/calibration metrics with bootstrap intervals, and temperature scaling."""
+from __future__ import annotations
+
+import numpy as np
+
+from .bootstrap import N_BOOT, bootstrap, resample_weights
+from .calibration import METRICS, TEMPERATURE_INVARIANT, Predictions, reliability_table
+from .temperature import fit_temperature, nll_at
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float | None,
+                           seed_parts: tuple, n_boot: int = N_BOOT) -> list[dict]:
+    """Rows {metric, value, ci_low, ci_high, n}: every metric raw, and with `_ts` at the given temperature."""
+    variants = [("", 1.0)] + ([("_ts", temperature)] if temperature is not None else [])
+    rows = []
+    for suffix, t in variants:
+        p = Predictions.from_logits(logits, labels, t)
+        for name, fn in METRICS.items():
+            if suffix and name in TEMPERATURE_INVARIANT:
+                continue
+            value, low, high = bootstrap(lambda w, fn=fn: fn(p, w), len(labels), *seed_parts, n_boot=n_boot)
+            rows.append({"metric": name + suffix, "value": value, "ci_low": low, "ci_high": high, "n": len(labels)})
+    return rows
+
+
+__all__ = ["METRICS", "Predictions", "bootstrap", "resample_weights", "classification_metrics", "fit_temperature",
+           "nll_at", "reliability_table", "N_BOOT"]

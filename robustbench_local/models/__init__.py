@@ -1,0 +1,49 @@
+"""Model specs -> Classifier: one entry point, `load_model`, over a registry of spec schemes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..device import pick_device
+from ..errors import SpecError
+from ..specs import Spec, parse_spec
+from .builtin import BUILTIN_MODELS
+from .checkpoint import apply_state_dict, read_state_dict
+from .classifier import Classifier, check_logits, frozen_mode, to_tensor, to_uint8
+from .exported import load_export
+from .loaders import load_builtin, load_python, load_timm, load_torchscript, load_torchvision
+
+LOADERS = {
+    "builtin": load_builtin,
+    "torchvision": load_torchvision,
+    "timm": load_timm,
+    "torchscript": load_torchscript,
+    "export": load_export,
+    "python": load_python,
+}
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+
+
+def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = False,
+               device: str | None = None) -> Classifier:
+    """Load any model spec (see DESIGN §3) as an eval-mode Classifier on the chosen device.
+
+    A bare weights path (`.safetensors`, `.pt`) needs `arch`, itself a spec such as
+    `torchvision:resnet18?num_classes=10`; the file's weights replace the architecture's.
+    """
+    if spec.split(":", 1)[0] not in LOADERS and spec.endswith(WEIGHT_SUFFIXES):
+        if arch is None:
+            raise SpecError(f"{spec} is a weights file; say which architecture it belongs to with "
+                            "--arch (e.g. --arch torchvision:resnet18?num_classes=10)")
+        parsed = parse_spec(arch, "model", set(LOADERS))
+        parsed = Spec(parsed.scheme, parsed.target, {**parsed.options, "weights": "none"})
+        model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
+        apply_state_dict(model.net, read_state_dict(spec, trust_checkpoint), spec)
+        model.name = f"{Path(spec).name} ({arch})"
+    else:
+        parsed = parse_spec(spec, "model", set(LOADERS))
+        model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
+    return model.to(pick_device(device)).eval()
+
+
+__all__ = ["Classifier", "load_model", "BUILTIN_MODELS", "LOADERS", "to_tensor", "to_uint8", "check_logits",
+           "frozen_mode"]

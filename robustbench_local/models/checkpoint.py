@@ -1,0 +1,64 @@
+"""Safe reading of weight files: safetensors, or torch files with weights_only=True unless trusted."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointRefused, ModelError
+
+NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
+
+
+def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Tensor]:
+    """A flat state dict from `.safetensors` or a torch file; pickled code is refused unless `trust`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} does not exist; check the path")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise ModelError(f"cannot read {path} as safetensors ({exc}); re-save it with "
+                             "safetensors.torch.save_file") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as exc:
+        if trust:
+            raise ModelError(f"cannot unpickle {path}: {exc}") from None
+        raise CheckpointRefused(
+            f"refusing {path}: it holds pickled Python objects that could run code on load "
+            f"({str(exc).splitlines()[0][:120]}); convert it to safetensors, or pass --trust-checkpoint "
+            "only if you trust its source") from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise ModelError(f"cannot read checkpoint {path} ({str(exc).splitlines()[0]}); is it a torch file?") from None
+    return unwrap_state_dict(obj, path)
+
+
+def unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    """Find the tensor dict in common checkpoint layouts and strip DataParallel's `module.` prefix."""
+    if isinstance(obj, torch.nn.Module):
+        obj = obj.state_dict()
+    for key in NESTED_KEYS:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelError(f"{path} does not contain a state dict of tensors; save model.state_dict()")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def apply_state_dict(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load `state` strictly, with an error that names missing/unexpected keys and shape mismatches."""
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = [line.strip() for line in str(exc).splitlines() if line.strip()][1:3]
+        raise ModelError(f"weights in {source} do not fit the architecture ({'; '.join(first)[:300]}); "
+                         "check --arch and ?num_classes=") from None

@@ -1,0 +1,108 @@
+"""The one classifier wrapper: [0,1] pixels in, logits out, normalisation inside, features on request."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelError
+from ..fingerprint import hash_arrays, hash_module
+
+FeatureFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+class Classifier(nn.Module):
+    """Wraps `net` (which takes normalised input) so callers pass float (N, 3, H, W) in [0, 1].
+
+    `input_size` (H, W) resizes images of another size on the way in (None: any size);
+    `feature_fn(net, normalised_x)` returns penultimate features, or None when unavailable.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, mean: tuple[float, ...] = (0.0, 0.0, 0.0),
+                 std: tuple[float, ...] = (1.0, 1.0, 1.0), input_size: tuple[int, int] | None = None,
+                 feature_fn: FeatureFn | None = None, name: str = "model") -> None:
+        super().__init__()
+        self.net = net
+        self.num_classes = num_classes
+        self.input_size = input_size
+        self.feature_fn = feature_fn
+        self.name = name
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.eval()
+
+    def extra_repr(self) -> str:
+        return (f"name={self.name!r}, num_classes={self.num_classes}, input_size={self.input_size}, "
+                f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}")
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters (or, for parameter-free modules, the buffers) live."""
+        return next(iter(self.parameters()), self.mean).device
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_size is not None and tuple(x.shape[-2:]) != tuple(self.input_size):
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, K) for pixels `x` in [0, 1]."""
+        return self.net(self._normalise(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (N, D) for pixels `x` in [0, 1]."""
+        if self.feature_fn is None:
+            raise ModelError(f"{self.name} cannot return penultimate features; load it from weights with "
+                             "--arch (or a timm/torchvision spec) so its layers are visible")
+        return self.feature_fn(self.net, self._normalise(x)).flatten(1)
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of the weights and the normalisation."""
+        return hash_module(self.net) + hash_arrays(self.mean.cpu().numpy(), self.std.cpu().numpy())
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Logits (N, K) as float32 numpy for uint8 NHWC images, batched, in eval mode."""
+        chunks = [self(to_tensor(images[i:i + batch_size], self.device)).float().cpu()
+                  for i in range(0, len(images), batch_size)]
+        logits = torch.cat(chunks).numpy() if chunks else np.zeros((0, self.num_classes), np.float32)
+        check_logits(logits, self.num_classes, self.name)
+        return logits
+
+
+def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 NHWC numpy -> float NCHW tensor in [0, 1] on `device` (the one place this conversion lives)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float NCHW tensor in [0, 1] -> uint8 NHWC numpy, rounding to the nearest level."""
+    return x.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def check_logits(logits: np.ndarray, num_classes: int, name: str) -> None:
+    """Raise ModelError on wrong shape or non-finite values."""
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise ModelError(f"{name} returned outputs of shape {logits.shape}, expected (N, {num_classes}); "
+                         "check ?num_classes= or the model's head")
+    if not np.isfinite(logits).all():
+        bad = int((~np.isfinite(logits)).any(axis=1).sum())
+        raise ModelError(f"{name} returned non-finite logits for {bad} of {len(logits)} samples; "
+                         "check the checkpoint and the input normalisation")
+
+
+@contextmanager
+def frozen_mode(model: nn.Module, train: bool = False) -> Iterator[nn.Module]:
+    """Run a block with `model` in eval (or train) mode and restore every submodule's mode afterwards."""
+    modes = {m: m.training for m in model.modules()}
+    model.train(train)
+    try:
+        yield model
+    finally:
+        for m, mode in modes.items():
+            m.training = mode

@@ -1,0 +1,61 @@
+"""`export:PATH.pt2`: torch.export programs, including ones exported with a static batch size."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelError
+from ..specs import Spec
+from .classifier import Classifier
+
+
+class FixedBatch(nn.Module):
+    """Runs a module that accepts only batches of `batch` by splitting and zero-padding the last chunk."""
+
+    def __init__(self, module: nn.Module, batch: int) -> None:
+        super().__init__()
+        self.module = module
+        self.batch = batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for chunk in x.split(self.batch):
+            pad = self.batch - len(chunk)
+            out = self.module(F.pad(chunk, (0, 0, 0, 0, 0, 0, 0, pad)) if pad else chunk)
+            outs.append(out[: len(chunk)])
+        return torch.cat(outs)
+
+
+def _input_shape(program: torch.export.ExportedProgram) -> tuple:
+    user_inputs = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            return tuple(node.meta["val"].shape)
+    raise ModelError("the exported program takes no tensor input; export the model with an image batch")
+
+
+def load_export(spec: Spec, trust: bool) -> Classifier:
+    from .loaders import _int, normalisation
+
+    path = Path(spec.target)
+    if not path.is_file():
+        raise ModelError(f"exported program {path} does not exist; check the path")
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch.export raises many types for a bad archive
+        raise ModelError(f"cannot load {path} as a torch.export program ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:160]}); save it with torch.export.save") from None
+    shape = _input_shape(program)
+    module: nn.Module = program.module()
+    batch = shape[0]
+    if isinstance(batch, int):
+        module = FixedBatch(module, batch)
+    size = tuple(int(s) for s in shape[-2:])
+    with torch.no_grad():
+        probe = module(torch.zeros(1, *(int(s) for s in shape[1:])))
+    num_classes = _int(spec, "num_classes", None) or int(probe.shape[1])
+    mean, std = normalisation(spec, "none")
+    return Classifier(module, num_classes, mean, std, size, None, str(spec))

@@ -1,0 +1,179 @@
+"""Plan tasks from an EvalSpec, run the unfinished ones, and aggregate every task into the metrics table."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data import SampleSet, load_data
+from ..errors import DataError, ModelError, SpecError
+from ..metrics import fit_temperature, nll_at
+from ..models import Classifier, load_model
+from ..progress import Progress
+from ..seeding import derive_seed
+from ..suites import Condition, Suite, TaskContext, get_suite
+from .spec import EvalSpec
+from .store import CALIBRATION, RunStore, write_json
+
+METRIC_COLUMNS = ["model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n", "params"]
+VERSIONED = ("torch", "torchvision", "torchattacks", "imagecorruptions", "numpy", "robustbench-local")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a suite's condition, with a key that is stable across runs."""
+
+    suite: Suite
+    condition: Condition
+
+    @property
+    def key(self) -> str:
+        slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", self.condition.name).strip("_")[:80]
+        digest = derive_seed(self.suite.name, self.condition.name, json.dumps(self.condition.params, sort_keys=True))
+        return f"{self.suite.name}--{slug}--{digest % 16**8:08x}"
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def resolve_options(suites: list[Suite], given: dict[str, Any]) -> dict[str, Any]:
+    """Every selected suite's option defaults, overridden by `given` (strings are parsed by the option)."""
+    declared = {opt.name: opt for suite in suites for opt in suite.options}
+    unknown = set(given) - declared.keys()
+    if unknown:
+        raise SpecError(f"option(s) {', '.join(sorted(unknown))} belong to no selected suite "
+                        f"({', '.join(s.name for s in suites)}); check --suite")
+    resolved = {}
+    for name, opt in declared.items():
+        value = given.get(name, opt.default)
+        resolved[name] = opt.parse(value) if isinstance(value, str) else value
+    return resolved
+
+
+def plan(spec: EvalSpec) -> list[Task]:
+    """The tasks of `spec`, in suite order."""
+    suites = [get_suite(name) for name in spec.suites]
+    options = resolve_options(suites, spec.options)
+    return [Task(suite, cond) for suite in suites for cond in suite.conditions(options)]
+
+
+def check_compatible(model: Classifier, data: SampleSet) -> None:
+    """The model must output one logit per class of the data."""
+    if model.num_classes != data.num_classes:
+        raise ModelError(f"the model outputs {model.num_classes} classes but {data.name} has {data.num_classes}; "
+                         "pick the matching model (e.g. ?num_classes=" f"{data.num_classes}) or data set")
+
+
+def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, calibration: SampleSet | None,
+                        progress: Progress) -> float | None:
+    """The clean-fitted temperature of this run, computed once and kept in calibration.json."""
+    cached = store.read_json(CALIBRATION)
+    if cached is not None:
+        return cached["temperature"]
+    if calibration is None and spec.calibration_data not in (None, "none"):
+        source = spec.data if spec.calibration_data == "auto" else spec.calibration_data
+        try:
+            calibration = load_data(source, "val")
+        except DataError as exc:
+            if spec.calibration_data != "auto":
+                raise
+            progress.note(f"notice: no held-out val split for temperature scaling ({exc}); "
+                          "calibration is reported raw only (pass --calibration-data DATA)")
+    if calibration is None:
+        return None
+    check_compatible(model, calibration)
+    logits = model.predict(calibration.images, 256)
+    t = fit_temperature(logits, calibration.labels)
+    write_json(store.root / CALIBRATION, {
+        "temperature": t, "n": len(calibration), "data": calibration.name, "data_fingerprint": calibration.fingerprint,
+        "nll_before": nll_at(logits, calibration.labels, 1.0), "nll_after": nll_at(logits, calibration.labels, t),
+        "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
+    return t
+
+
+def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
+              model: Classifier | None = None, data: SampleSet | None = None,
+              calibration: SampleSet | None = None) -> RunStore:
+    """Run every unfinished task of `spec` into the run dir `out`; finished tasks are never recomputed."""
+    tasks = plan(spec)
+    options = resolve_options([get_suite(n) for n in spec.suites], spec.options)
+    model = model if model is not None else load_model(spec.model, spec.arch, spec.trust_checkpoint)
+    data = data if data is not None else load_data(spec.data, "test", spec.limit)
+    check_compatible(model, data)
+    store = RunStore(out)
+    store.check_or_write_manifest({
+        "model": spec.model, "model_name": model.name, "model_fingerprint": model.fingerprint,
+        "num_classes": model.num_classes, "data": spec.data, "data_name": data.name,
+        "data_fingerprint": data.fingerprint, "n_samples": len(data), "seed": spec.seed,
+        "spec": spec.to_dict(), "options": options, "versions": package_versions(),
+        "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    temperature = fit_run_temperature(store, spec, model, calibration, progress)
+    clean_cache: list[np.ndarray] = []
+
+    def clean_logits() -> np.ndarray:
+        if not clean_cache:
+            clean_cache.append(model.predict(data.images, spec.batch_size))
+        return clean_cache[0]
+
+    todo = [t for t in tasks if not store.has_task(t.key)]
+    with progress.bar(len(todo), "tasks", "task") as bar:
+        for task in todo:
+            bar.set_postfix_str(f"{task.suite.name}:{task.condition.name}")
+            ctx = TaskContext(model, data, spec.seed, task.key, options, temperature, spec.batch_size, progress,
+                              store.root, clean_logits)
+            records = task.suite.run(task.condition, ctx)
+            meta = {"suite": task.suite.name, "condition": task.condition.name, "params": task.condition.params,
+                    "model": spec.model, "dataset": spec.data}
+            store.save_task(task.key, meta, records)
+            bar.update()
+    return store
+
+
+def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
+    """The tidy metrics table of every task in the run dir (per-task metrics are cached with the temperature)."""
+    manifest = store.read_json("manifest.json") or {}
+    calibration = store.read_json(CALIBRATION)
+    temperature = calibration["temperature"] if calibration else None
+    rows: list[dict] = []
+    by_suite: dict[str, list[dict]] = {}
+    keys = store.task_keys()
+    with progress.bar(len(keys), "metrics", "task") as bar:
+        for key in keys:
+            cache_path = store.root / "metrics" / f"{key}.json"
+            cached = json.loads(cache_path.read_text()) if cache_path.is_file() else None
+            meta, records = store.load_task(key)
+            suite = get_suite(meta["suite"])
+            if cached is None or cached["temperature"] != temperature:
+                seed_parts = (manifest.get("seed", 0), key)
+                cached = {"temperature": temperature, "rows": suite.metrics(records, temperature, seed_parts)}
+                write_json(cache_path, cached)
+            base = {"model": meta["model"], "dataset": meta["dataset"], "suite": meta["suite"],
+                    "condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True)}
+            task_rows = [{**base, **r} for r in cached["rows"]]
+            rows += task_rows
+            by_suite.setdefault(meta["suite"], []).extend(task_rows)
+            bar.update()
+    for name, suite_rows in by_suite.items():
+        frame = pd.DataFrame(suite_rows)
+        first = suite_rows[0]
+        rows += [{"model": first["model"], "dataset": first["dataset"], "suite": name, "params": "{}", **r}
+                 for r in get_suite(name).summary(frame)]
+    if calibration:
+        rows.append({"model": manifest.get("model"), "dataset": manifest.get("data"), "suite": "calibration",
+                     "condition": "val", "metric": "temperature", "value": temperature, "ci_low": np.nan,
+                     "ci_high": np.nan, "n": calibration["n"], "params": "{}"})
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)

@@ -1,0 +1,54 @@
+"""EvalSpec: what to evaluate, from CLI flags or a YAML file."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import SpecError
+
+
+@dataclass
+class EvalSpec:
+    """Model × data × suites × options × seed. `calibration_data` 'auto' means the data spec's val split."""
+
+    model: str
+    data: str
+    suites: list[str] = field(default_factory=lambda: ["clean"])
+    seed: int = 0
+    limit: int | None = None
+    batch_size: int = 256
+    options: dict[str, Any] = field(default_factory=dict)
+    arch: str | None = None
+    trust_checkpoint: bool = False
+    calibration_data: str | None = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "EvalSpec":
+        """Read a YAML mapping with EvalSpec's field names; non-None `overrides` win over the file."""
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise SpecError(f"config file {path} does not exist; check the --config path") from None
+        except yaml.YAMLError as exc:
+            raise SpecError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise SpecError(f"config file {path} must be a mapping of settings (model:, data:, suites:, ...)")
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise SpecError(f"unknown key(s) {', '.join(sorted(unknown))} in {path}; known: {', '.join(sorted(known))}")
+        if isinstance(raw.get("suites"), str):
+            raw["suites"] = [s.strip() for s in raw["suites"].split(",")]
+        merged = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+        if "options" in raw and "options" in overrides and overrides["options"]:
+            merged["options"] = {**raw["options"], **overrides["options"]}
+        for key in ("model", "data"):
+            if key not in merged:
+                raise SpecError(f"no {key} given: set `{key}:` in {path} or pass it on the command line")
+        return cls(**merged)

@@ -1,0 +1,105 @@
+"""The suite interface and registry: a suite turns a condition into per-sample records, then into metrics."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from .data import SampleSet
+from .errors import SpecError
+from .metrics import classification_metrics
+from .models import Classifier
+from .progress import Progress
+from .records import Records
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One evaluation condition of a suite, e.g. name 'pgd:Linf:8/255' with JSON-able params."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuiteOption:
+    """A suite setting, shown as `--<flag>` on the CLI and as `<name>:` in a YAML config."""
+
+    name: str
+    help: str
+    default: Any
+    parse: Callable[[str], Any] = str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass
+class TaskContext:
+    """Everything a suite may use to run one task."""
+
+    model: Classifier
+    data: SampleSet
+    seed: int
+    task_key: str
+    options: dict[str, Any]
+    temperature: float | None
+    batch_size: int
+    progress: Progress
+    run_dir: Path
+    clean_logits: Callable[[], Any]
+
+
+class Suite(Protocol):
+    """What the runner needs from a suite. `metrics` and `summary` have defaults in `BaseSuite`."""
+
+    name: str
+    description: str
+    options: tuple[SuiteOption, ...]
+    headline: tuple[str, ...]
+    demo_options: dict[str, Any]
+
+    def conditions(self, options: dict[str, Any]) -> list[Condition]: ...
+
+    def run(self, condition: Condition, ctx: TaskContext) -> Records: ...
+
+    def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]: ...
+
+    def summary(self, metrics: pd.DataFrame) -> list[dict]: ...
+
+
+class BaseSuite:
+    """Defaults for classification suites: calibration metrics per condition, no cross-condition summary."""
+
+    options: tuple[SuiteOption, ...] = ()
+    headline: tuple[str, ...] = ("acc",)
+    demo_options: dict[str, Any] = {}
+
+    def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
+        labels = records.table["label"].to_numpy()
+        return classification_metrics(records.logits, labels, temperature, seed_parts)
+
+    def summary(self, metrics: pd.DataFrame) -> list[dict]:
+        return []
+
+
+SUITE_MODULES = {
+    "clean": "robustbench_local.clean",
+}
+
+
+def get_suite(name: str) -> Suite:
+    """The suite registered under `name` (its module is imported on first use)."""
+    if name not in SUITE_MODULES:
+        raise SpecError(f"unknown suite {name!r}; known: {', '.join(SUITE_MODULES)} (see `rbl list suites`)")
+    return importlib.import_module(SUITE_MODULES[name]).SUITE
+
+
+def all_suites() -> list[Suite]:
+    """Every registered suite, in registry order."""
+    return [get_suite(name) for name in SUITE_MODULES]
