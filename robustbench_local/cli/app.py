@@ -9,7 +9,22 @@ from ..errors import RBLError
 
 
 class Rbl(click.Group):
-    """Maps harness errors to one line on stderr and exit code 2 (`--debug` shows the traceback)."""
+    """Maps harness and usage errors to one line on stderr and exit code 2 (`--debug` shows the traceback)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f"rbl {exc.ctx.command.name}" if exc.ctx and exc.ctx.parent else "rbl"
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
+import torch
 
 from ..data import load_data
 from ..models import load_model
@@ -36,9 +36,12 @@ def train_cmd(ctx: click.Context, model, data, out, epochs, lr, batch_size, seed
       rbl train 'builtin:digits-cnn?weights=none' --data builtin:digits --epochs 15 --seed 0 --out runs/digits-cnn
     """
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    torch.manual_seed(seed)  # the seed covers weight initialisation too
     net = load_model(model, arch, trust_checkpoint)
     train_set, val_set = load_data(data, "train"), load_data(data, "val")
-    command = "rbl train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    command = shlex.join(["rbl", "train", model, "--data", data, "--epochs", str(epochs), "--lr", str(lr),
+                          "--batch-size", str(batch_size), "--seed", str(seed), "--out", str(out)]
+                         + (["--arch", arch] if arch else []))
     summary = train(net, train_set, val_set, config, out, card={"model": model, "data": data, "command": command},
                     progress=Progress(ctx.obj["quiet"]))
     load_weights_into(net, Path(out) / "best.safetensors")

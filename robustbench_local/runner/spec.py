@@ -45,9 +45,8 @@ class EvalSpec:
             raise SpecError(f"unknown key(s) {', '.join(sorted(unknown))} in {path}; known: {', '.join(sorted(known))}")
         if isinstance(raw.get("suites"), str):
             raw["suites"] = [s.strip() for s in raw["suites"].split(",")]
-        merged = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
-        if "options" in raw and "options" in overrides and overrides["options"]:
-            merged["options"] = {**raw["options"], **overrides["options"]}
+        merged = {**raw, **{k: v for k, v in overrides.items() if v is not None and k != "options"}}
+        merged["options"] = {**raw.get("options", {}), **(overrides.get("options") or {})}
         for key in ("model", "data"):
             if key not in merged:
                 raise SpecError(f"no {key} given: set `{key}:` in {path} or pass it on the command line")

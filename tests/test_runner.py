@@ -1,0 +1,140 @@
+"""Runner: public API, run directory contents, resume after interruption, reproducibility, YAML specs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import robustbench_local as rbl
+from robustbench_local import suites
+from robustbench_local.cli import cli
+from robustbench_local.errors import RunError, SpecError
+from robustbench_local.runner import EvalSpec
+
+METRIC_COLUMNS = {"model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n"}
+RECORD_COLUMNS = {"model", "suite", "condition", "sample_id", "label", "pred", "confidence", "correct", "nll"}
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    import toy_suite
+
+    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    toy_suite.SUITE.calls.clear()
+    toy_suite.SUITE.interrupt_at = None
+    yield toy_suite.SUITE
+    toy_suite.SUITE.interrupt_at = None
+
+
+def test_evaluate_api_writes_the_run_dir(tmp_path, digits_model):
+    run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", out=tmp_path / "run", limit=120)
+    assert METRIC_COLUMNS <= set(run.metrics.columns)
+    assert RECORD_COLUMNS <= set(run.records.columns)
+    for name in ("metrics.csv", "metrics.json", "manifest.json", "calibration.json"):
+        assert (tmp_path / "run" / name).is_file()
+    manifest = run.manifest
+    assert manifest["seed"] == 0 and manifest["n_samples"] == 120
+    assert manifest["versions"]["torch"] and manifest["model_fingerprint"] == digits_model.fingerprint
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())) == len(run.metrics)
+    assert run.metric("acc", "clean") == pytest.approx(run.records.correct.mean())
+    assert run.metric("acc", "clean") >= 0.95
+    loaded = rbl.load_run(tmp_path / "run")
+    pd.testing.assert_frame_equal(loaded.metrics, run.metrics)
+
+
+def test_every_metric_has_n_and_an_interval(tmp_path):
+    m = rbl.evaluate("builtin:digits-cnn", "builtin:digits", out=tmp_path, limit=100).metrics
+    clean = m[m.suite == "clean"]
+    assert {"acc", "ece_15_equal_width", "ece_15_equal_width_ts", "ece_15_equal_mass", "mce", "classwise_ece",
+            "brier_sum", "nll", "nll_ts", "brier_sum_ts"} <= set(clean.metric)
+    assert (clean.n == 100).all()
+    assert (clean.ci_low <= clean.value + 1e-12).all() and (clean.value <= clean.ci_high + 1e-12).all()
+
+
+def test_sampleset_and_classifier_objects(tmp_path, digits_model, digits_test):
+    val = rbl.load_data("builtin:digits", "val")
+    run = rbl.evaluate(digits_model, digits_test.limit(50), out=tmp_path, calibration_data=val)
+    assert run.metric("temperature", "calibration") > 0
+    assert len(run.records) == 50
+
+
+def test_interrupted_run_resumes_with_identical_metrics(tmp_path, toy):
+    args = ["--quiet", "evaluate", "builtin:digits-cnn", "--data", "builtin:digits", "--suite", "clean,toy",
+            "--limit", "80"]
+    full = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    toy.calls.clear()
+    toy.interrupt_at = "noise:2.0"
+    killed = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "resumed")])
+    assert killed.exit_code == 130 and "resume" in killed.output
+    assert toy.calls == ["noise:0.5", "noise:1.0"]
+    assert not (tmp_path / "resumed" / "metrics.csv").exists()
+    toy.interrupt_at, toy.calls[:] = None, []
+    resumed = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "resumed")])
+    assert resumed.exit_code == 0, resumed.output
+    assert toy.calls == ["noise:2.0", "noise:4.0"]  # finished tasks are not recomputed
+    a = pd.read_csv(tmp_path / "full" / "metrics.csv")
+    b = pd.read_csv(tmp_path / "resumed" / "metrics.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_same_seed_same_numbers_whatever_the_batch_size(tmp_path, toy):
+    a = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean", "toy"], out=tmp_path / "a", limit=90,
+                     batch_size=256)
+    b = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean", "toy"], out=tmp_path / "b", limit=90,
+                     batch_size=7)
+    c = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean", "toy"], out=tmp_path / "c", limit=90,
+                     seed=1)
+    key = ["suite", "condition", "metric"]
+    ma, mb, mc = (r.metrics.sort_values(key).reset_index(drop=True) for r in (a, b, c))
+    np.testing.assert_allclose(ma.value, mb.value, rtol=1e-5, atol=1e-6)
+    assert (a.records.pred.to_numpy() == b.records.pred.to_numpy()).all()
+    toy_rows = ma.suite == "toy"
+    assert not np.allclose(ma.value[toy_rows], mc.value[toy_rows])
+
+
+def test_run_dir_of_another_model_is_refused(tmp_path):
+    rbl.evaluate("builtin:digits-cnn", "builtin:digits", out=tmp_path, limit=30)
+    with pytest.raises(RunError, match="different model fingerprint"):
+        rbl.evaluate("builtin:digits-cnn?weights=none", "builtin:digits", out=tmp_path, limit=30)
+
+
+def test_yaml_config_and_flag_override(tmp_path, toy):
+    config = tmp_path / "eval.yaml"
+    config.write_text("model: builtin:digits-cnn\ndata: builtin:digits\nsuites: clean,toy\nlimit: 40\n"
+                      "options:\n  scales: '1,3'\n")
+    result = CliRunner().invoke(cli, ["--quiet", "evaluate", "--config", str(config), "--limit", "30",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    run = rbl.load_run(tmp_path / "run")
+    assert run.manifest["n_samples"] == 30
+    assert set(run.metrics[run.metrics.suite == "toy"].condition) == {"noise:1.0", "noise:3.0"}
+
+
+def test_options_of_unselected_suites_are_refused(tmp_path, toy):
+    with pytest.raises(SpecError, match="belong to no selected suite"):
+        rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean"], out=tmp_path, scales="1")
+
+
+def test_bad_yaml_keys_are_named(tmp_path):
+    config = tmp_path / "eval.yaml"
+    config.write_text("model: builtin:digits-cnn\ndata: builtin:digits\nsuits: clean\n")
+    with pytest.raises(SpecError, match="unknown key.*suits"):
+        EvalSpec.from_yaml(config)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "nosuch"], "unknown suite 'nosuch'"),
+    (["--config", "missing.yaml"], "config file missing.yaml does not exist"),
+    (["--nosuch-flag", "1"], "No such option '--nosuch-flag'"),
+    (["--limit", "0"], "Invalid value for '--limit'"),
+])
+def test_cli_misuse_is_one_line_and_exit_2(tmp_path, toy, args, message):
+    result = CliRunner().invoke(cli, ["evaluate", "builtin:digits-cnn", "--data", "builtin:digits",
+                                      "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output

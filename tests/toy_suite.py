@@ -1,0 +1,34 @@
+"""A small multi-task suite used to test the runner (resume, caching); it adds seeded noise per sample."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from robustbench_local.records import Records, classification_records
+from robustbench_local.seeding import numpy_rng
+from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
+
+
+class ToySuite(BaseSuite):
+    name = "toy"
+    description = "logit noise at several scales (test only)"
+    options = (SuiteOption("scales", "comma-separated noise scales", "0.5,1,2,4",
+                           lambda s: [float(v) for v in s.split(",")]),)
+    interrupt_at: str | None = None
+    calls: list[str] = []
+
+    def conditions(self, options: dict[str, Any]) -> list[Condition]:
+        return [Condition(f"noise:{s}", {"scale": s}) for s in options["scales"]]
+
+    def run(self, condition: Condition, ctx: TaskContext) -> Records:
+        if condition.name == self.interrupt_at:
+            raise KeyboardInterrupt
+        self.calls.append(condition.name)
+        noise = np.stack([numpy_rng(ctx.seed, ctx.task_key, i).normal(size=ctx.model.num_classes)
+                          for i in ctx.data.ids])
+        return classification_records(ctx.clean_logits() + condition.params["scale"] * noise,
+                                      ctx.data.labels, ctx.data.ids)
+
+
+SUITE = ToySuite()
