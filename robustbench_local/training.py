@@ -50,7 +50,7 @@ def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Ten
     padded = F.pad(x, (shift,) * 4, mode="replicate")
     offsets = torch.randint(0, 2 * shift + 1, (len(x), 2), generator=gen)
     h, w = x.shape[-2:]
-    return torch.stack([p[:, i:i + h, j:j + w] for p, (i, j) in zip(padded, offsets.tolist())])
+    return torch.stack([p[:, i:i + h, j:j + w] for p, (i, j) in zip(padded, offsets.tolist(), strict=True)])
 
 
 def state_bytes(model: Classifier) -> bytes:
@@ -131,4 +131,4 @@ def same_weights(a: str | Path, b: str | Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
-__all__ = ["TrainConfig", "train", "cross_entropy", "accuracy", "same_weights", "load_weights_into"]
+__all__ = ["TrainConfig", "accuracy", "cross_entropy", "load_weights_into", "same_weights", "train"]

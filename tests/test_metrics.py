@@ -8,9 +8,16 @@ from scipy.special import log_softmax, softmax
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
 
 from robustbench_local.metrics import Predictions, bootstrap, fit_temperature, resample_weights
-from robustbench_local.metrics.calibration import (accuracy, brier_sum, classwise_ece, ece_equal_mass,
-                                                   ece_equal_width, mce, nll, reliability_table)
-
+from robustbench_local.metrics.calibration import (
+    accuracy,
+    brier_sum,
+    classwise_ece,
+    ece_equal_mass,
+    ece_equal_width,
+    mce,
+    nll,
+    reliability_table,
+)
 
 
 def value(fn, p: Predictions) -> float:

@@ -64,8 +64,9 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
     """
     suite_list = [s.strip() for entry in suites for s in entry.split(",") if s.strip()] or None
     given = {k: v for k, v in suite_options.items() if v is not None}
-    fields = dict(model=model, data=data, suites=suite_list, seed=seed, limit=limit, batch_size=batch_size,
-                  arch=arch, trust_checkpoint=trust_checkpoint, calibration_data=calibration_data, options=given)
+    fields = {"model": model, "data": data, "suites": suite_list, "seed": seed, "limit": limit,
+              "batch_size": batch_size, "arch": arch, "trust_checkpoint": trust_checkpoint,
+              "calibration_data": calibration_data, "options": given}
     if config:
         spec = EvalSpec.from_yaml(config, **fields)
     else:

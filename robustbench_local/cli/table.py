@@ -25,4 +25,4 @@ def print_headline(metrics: pd.DataFrame) -> None:
     header = ("suite", "condition", "metric", "value [95% CI]", "n")
     widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
     for line in [header, tuple("-" * w for w in widths), *rows]:
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip())
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())

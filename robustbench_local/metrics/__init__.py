@@ -18,10 +18,19 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, temperature: 
         for name, fn in METRICS.items():
             if suffix and name in TEMPERATURE_INVARIANT:
                 continue
-            value, low, high = bootstrap(lambda w, fn=fn: fn(p, w), len(labels), *seed_parts, n_boot=n_boot)
+            value, low, high = bootstrap(lambda w, fn=fn, p=p: fn(p, w), len(labels), *seed_parts, n_boot=n_boot)
             rows.append({"metric": name + suffix, "value": value, "ci_low": low, "ci_high": high, "n": len(labels)})
     return rows
 
 
-__all__ = ["METRICS", "Predictions", "bootstrap", "resample_weights", "classification_metrics", "fit_temperature",
-           "nll_at", "reliability_table", "N_BOOT"]
+__all__ = [
+    "METRICS",
+    "N_BOOT",
+    "Predictions",
+    "bootstrap",
+    "classification_metrics",
+    "fit_temperature",
+    "nll_at",
+    "reliability_table",
+    "resample_weights",
+]

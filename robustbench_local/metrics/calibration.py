@@ -30,7 +30,7 @@ class Predictions:
     labels: np.ndarray
 
     @classmethod
-    def from_logits(cls, logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> "Predictions":
+    def from_logits(cls, logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> Predictions:
         return cls(log_softmax(np.asarray(logits, np.float64) / temperature, axis=1), np.asarray(labels))
 
     @cached_property

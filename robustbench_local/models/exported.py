@@ -45,7 +45,7 @@ def load_export(spec: Spec, trust: bool) -> Classifier:
         raise ModelError(f"exported program {path} does not exist; check the path")
     try:
         program = torch.export.load(str(path))
-    except Exception as exc:  # torch.export raises many types for a bad archive
+    except Exception as exc:  # noqa: BLE001 (torch.export raises many types for a bad archive)
         raise ModelError(f"cannot load {path} as a torch.export program ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:160]}); save it with torch.export.save") from None
     shape = _input_shape(program)

@@ -29,7 +29,7 @@ class EvalSpec:
         return asdict(self)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "EvalSpec":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> EvalSpec:
         """Read a YAML mapping with EvalSpec's field names; non-None `overrides` win over the file."""
         try:
             raw = yaml.safe_load(Path(path).read_text()) or {}
