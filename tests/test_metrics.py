@@ -120,9 +120,7 @@ def test_weights_equal_explicit_resampling(random_case):
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate(random_case):
     p = random_case
-    a = bootstrap(lambda w: ece_equal_width(p, w), 600, 0, "task")
-    b = bootstrap(lambda w: ece_equal_width(p, w), 600, 0, "task")
-    c = bootstrap(lambda w: ece_equal_width(p, w), 600, 1, "task")
+    a, b, c = (bootstrap({"ece": lambda w: ece_equal_width(p, w)}, 600, seed, "task")["ece"] for seed in (0, 0, 1))
     assert a == b and a != c
     assert a[1] <= a[0] <= a[2]
 

@@ -12,15 +12,14 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, temperature: 
                            seed_parts: tuple, n_boot: int = N_BOOT) -> list[dict]:
     """Rows {metric, value, ci_low, ci_high, n}: every metric raw, and with `_ts` at the given temperature."""
     variants = [("", 1.0)] + ([("_ts", temperature)] if temperature is not None else [])
-    rows = []
+    metrics = {}
     for suffix, t in variants:
         p = Predictions.from_logits(logits, labels, t)
-        for name, fn in METRICS.items():
-            if suffix and name in TEMPERATURE_INVARIANT:
-                continue
-            value, low, high = bootstrap(lambda w, fn=fn, p=p: fn(p, w), len(labels), *seed_parts, n_boot=n_boot)
-            rows.append({"metric": name + suffix, "value": value, "ci_low": low, "ci_high": high, "n": len(labels)})
-    return rows
+        metrics |= {name + suffix: (lambda w, fn=fn, p=p: fn(p, w))
+                    for name, fn in METRICS.items() if not (suffix and name in TEMPERATURE_INVARIANT)}
+    results = bootstrap(metrics, len(labels), *seed_parts, n_boot=n_boot)
+    return [{"metric": name, "value": v, "ci_low": lo, "ci_high": hi, "n": len(labels)}
+            for name, (v, lo, hi) in results.items()]
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Percentile bootstrap over samples, expressed as resampling weights so metrics vectorise over replicates."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -20,12 +20,20 @@ def resample_weights(n: int, n_boot: int, *seed_parts: object) -> Iterator[np.nd
         yield np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
-def bootstrap(metric: Callable[[np.ndarray], np.ndarray], n: int, *seed_parts: object,
-              n_boot: int = N_BOOT) -> tuple[float, float, float]:
-    """(estimate, 2.5th, 97.5th percentile) of `metric(weights) -> (b,)` over `n_boot` resamples of n samples."""
+Interval = tuple[float, float, float]
+
+
+def bootstrap(metrics: Mapping[str, Callable[[np.ndarray], np.ndarray]], n: int, *seed_parts: object,
+              n_boot: int = N_BOOT) -> dict[str, Interval]:
+    """(estimate, 2.5th, 97.5th percentile) of each `metric(weights) -> (b,)` over the same `n_boot` resamples."""
     if n == 0:
-        return float("nan"), float("nan"), float("nan")
-    estimate = float(metric(np.ones((1, n)))[0])
-    replicates = np.concatenate([metric(w) for w in resample_weights(n, n_boot, *seed_parts)])
-    low, high = np.nanpercentile(replicates, [2.5, 97.5])
-    return estimate, float(low), float(high)
+        return {name: (float("nan"),) * 3 for name in metrics}
+    replicates: dict[str, list[np.ndarray]] = {name: [] for name in metrics}
+    for w in resample_weights(n, n_boot, *seed_parts):
+        for name, metric in metrics.items():
+            replicates[name].append(metric(w))
+    out = {}
+    for name, metric in metrics.items():
+        low, high = np.nanpercentile(np.concatenate(replicates[name]), [2.5, 97.5])
+        out[name] = (float(metric(np.ones((1, n)))[0]), float(low), float(high))
+    return out
