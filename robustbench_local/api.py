@@ -11,15 +11,19 @@ from .models import Classifier
 from .progress import Progress
 from .results import RunResult, load_run, write_metrics
 from .runner import EvalSpec, aggregate, run_tasks
+from .runner.executors import Executor
 
 
 def evaluate(model: str | Classifier, data: str | SampleSet, suites: Sequence[str] = ("clean",),
              out: str | Path | None = None, seed: int = 0, limit: int | None = None, batch_size: int = 256,
              calibration_data: str | SampleSet | None = "auto", arch: str | None = None,
-             trust_checkpoint: bool = False, quiet: bool = True, **options: Any) -> RunResult:
+             trust_checkpoint: bool = False, quiet: bool = True, executor: Executor | None = None,
+             shard_size: int | None = None, **options: Any) -> RunResult:
     """Evaluate `model` (spec or Classifier) on `data` (spec or SampleSet) and return the finished run.
 
     `options` are suite settings (e.g. eps="8/255"); `out` defaults to a new temporary directory.
+    `executor` (see robustbench_local.runner.executors.make_executor) and `shard_size` spread the work;
+    records are identical whatever they are.
     A SampleSet as `data` with calibration_data='auto' has no val split: pass a SampleSet or a spec.
     """
     calibration = calibration_data if isinstance(calibration_data, SampleSet) else None
@@ -32,12 +36,13 @@ def evaluate(model: str | Classifier, data: str | SampleSet, suites: Sequence[st
                     calibration_data=None if calibration is not None else calibration_data)
     root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="rbl-run-"))
     return run_spec(spec, root, Progress(quiet), None if isinstance(model, str) else model,
-                    data.limit(limit) if isinstance(data, SampleSet) else None, calibration)
+                    data.limit(limit) if isinstance(data, SampleSet) else None, calibration, executor, shard_size)
 
 
 def run_spec(spec: EvalSpec, out: Path, progress: Progress, model: Classifier | None = None,
-             data: SampleSet | None = None, calibration: SampleSet | None = None) -> RunResult:
-    """Run (or resume) `spec` into `out`, then write metrics.csv/json."""
-    store = run_tasks(spec, out, progress, model, data, calibration)
+             data: SampleSet | None = None, calibration: SampleSet | None = None,
+             executor: Executor | None = None, shard_size: int | None = None) -> RunResult:
+    """Run (or resume) `spec` into `out` with `executor` (default in-process), then write metrics.csv/json."""
+    store = run_tasks(spec, out, progress, model, data, calibration, executor, shard_size)
     write_metrics(store.root, aggregate(store, progress))
     return load_run(store.root)

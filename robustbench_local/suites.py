@@ -63,6 +63,7 @@ class Suite(Protocol):
     options: tuple[SuiteOption, ...]
     headline: tuple[str, ...]
     demo_options: dict[str, Any]
+    shardable: bool  # False: the suite needs all samples of a condition at once (one shard per task)
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]: ...
 
@@ -79,6 +80,7 @@ class BaseSuite:
     options: tuple[SuiteOption, ...] = ()
     headline: tuple[str, ...] = ("acc",)
     demo_options: dict[str, Any] = {}
+    shardable: bool = True
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
         labels = records.table["label"].to_numpy()

@@ -1,6 +1,11 @@
-"""A small multi-task suite used to test the runner (resume, caching); it adds seeded noise per sample."""
+"""A small multi-task suite used to test the runner (resume, caching, executors); it adds seeded noise per sample.
+
+With $RBL_TOY_KILL_ONCE set to a path, the first worker process to run condition noise:2.0 dies.
+"""
 from __future__ import annotations
 
+import multiprocessing
+import os
 from typing import Any
 
 import numpy as np
@@ -24,6 +29,11 @@ class ToySuite(BaseSuite):
     def run(self, condition: Condition, ctx: TaskContext) -> Records:
         if condition.name == self.interrupt_at:
             raise KeyboardInterrupt
+        marker = os.environ.get("RBL_TOY_KILL_ONCE")
+        if marker and multiprocessing.parent_process() is not None and condition.name == "noise:2.0" \
+                and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # a worker dying mid-shard
         self.calls.append(condition.name)
         noise = np.stack([numpy_rng(ctx.seed, ctx.task_key, i).normal(size=ctx.model.num_classes)
                           for i in ctx.data.ids])

@@ -1,23 +1,27 @@
-"""Penultimate-feature extractors for wrapped networks."""
+"""Penultimate-feature extractors for wrapped networks (picklable, so models travel to worker processes)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import ModelError
-from .classifier import FeatureFn
 
 
-def head_input_features(layer: str | None = None) -> FeatureFn:
+@dataclass(frozen=True)
+class HeadInputFeatures:
     """Features = the input of the last nn.Linear (the classifier head), or the output of module `layer`."""
 
-    def extract(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    layer: str | None = None
+
+    def __call__(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         modules = dict(net.named_modules())
-        if layer is not None:
-            if layer not in modules:
-                raise ModelError(f"no layer named {layer!r}; pick one of the module names, e.g. "
+        if self.layer is not None:
+            if self.layer not in modules:
+                raise ModelError(f"no layer named {self.layer!r}; pick one of the module names, e.g. "
                                  f"{', '.join(list(modules)[-4:])}")
-            target, take_input = modules[layer], False
+            target, take_input = modules[self.layer], False
         else:
             linears = [m for m in modules.values() if isinstance(m, nn.Linear)]
             if not linears:
@@ -34,14 +38,17 @@ def head_input_features(layer: str | None = None) -> FeatureFn:
         out = captured[-1]
         return out.mean(dim=(-2, -1)) if out.ndim == 4 else out
 
-    return extract
-
 
 def timm_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """timm's pre-logits features: forward_features then the head's pooling."""
     return net.forward_head(net.forward_features(x), pre_logits=True)
 
 
-def method_features(method: str) -> FeatureFn:
+@dataclass(frozen=True)
+class MethodFeatures:
     """Features from a method of the network, e.g. `penultimate`."""
-    return lambda net, x: getattr(net, method)(x)
+
+    method: str
+
+    def __call__(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return getattr(net, self.method)(x)

@@ -13,7 +13,7 @@ from ..specs import Spec
 from .builtin import BUILTIN_MODELS
 from .checkpoint import apply_state_dict, read_state_dict
 from .classifier import Classifier
-from .features import head_input_features, method_features, timm_features
+from .features import HeadInputFeatures, MethodFeatures, timm_features
 
 NORMALISATIONS = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -82,7 +82,7 @@ def load_builtin(spec: Spec, trust: bool) -> Classifier:
     _maybe_weights(net, spec, trust, default=entry.weights)
     mean, std = normalisation(spec, "none") if {"norm", "mean", "std"} & set(spec.options) else (entry.mean, entry.std)
     return Classifier(net, num_classes, mean, std, _input_size(spec, None),
-                      method_features("penultimate"), str(spec))
+                      MethodFeatures("penultimate"), str(spec))
 
 
 def load_torchvision(spec: Spec, trust: bool) -> Classifier:
@@ -96,7 +96,7 @@ def load_torchvision(spec: Spec, trust: bool) -> Classifier:
     _maybe_weights(net, spec, trust)
     mean, std = normalisation(spec, "imagenet")
     return Classifier(net, num_classes, mean, std, _input_size(spec, None),
-                      head_input_features(spec.options.get("features")), str(spec))
+                      HeadInputFeatures(spec.options.get("features")), str(spec))
 
 
 def load_timm(spec: Spec, trust: bool) -> Classifier:
@@ -149,4 +149,4 @@ def load_python(spec: Spec, trust: bool) -> Classifier:
     size = _input_size(spec, None)
     num_classes = _int(spec, "num_classes", None) or _probe_classes(net, size or (224, 224))
     mean, std = normalisation(spec, "none")
-    return Classifier(net, num_classes, mean, std, size, head_input_features(spec.options.get("features")), str(spec))
+    return Classifier(net, num_classes, mean, std, size, HeadInputFeatures(spec.options.get("features")), str(spec))

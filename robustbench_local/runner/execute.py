@@ -18,7 +18,10 @@ from ..metrics import fit_temperature, nll_at
 from ..models import Classifier, load_model
 from ..progress import Progress
 from ..seeding import derive_seed
-from ..suites import Condition, Suite, TaskContext, get_suite
+from ..records import Records
+from ..suites import SUITE_MODULES, Condition, Suite, get_suite
+from .executors import Executor, InProcessExecutor
+from .shards import Payload, ShardJob, shard_ranges
 from .spec import EvalSpec
 from .store import CALIBRATION, RunStore, write_json
 
@@ -107,8 +110,9 @@ def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, cali
 
 def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
               model: Classifier | None = None, data: SampleSet | None = None,
-              calibration: SampleSet | None = None) -> RunStore:
-    """Run every unfinished task of `spec` into the run dir `out`; finished tasks are never recomputed."""
+              calibration: SampleSet | None = None, executor: Executor | None = None,
+              shard_size: int | None = None) -> RunStore:
+    """Run every unfinished shard of `spec` into the run dir `out`; finished shards and tasks are kept."""
     tasks = plan(spec)
     options = resolve_options([get_suite(n) for n in spec.suites], spec.options)
     model = model if model is not None else load_model(spec.model, spec.arch, spec.trust_checkpoint)
@@ -122,24 +126,28 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
         "spec": spec.to_dict(), "options": options, "versions": package_versions(),
         "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     temperature = fit_run_temperature(store, spec, model, calibration, progress)
-    clean_cache: list[np.ndarray] = []
+    shards = {t.key: [ShardJob(t.key, SUITE_MODULES[t.suite.name], t.condition, a, b)
+                      for a, b in shard_ranges(len(data), shard_size, spec.batch_size, t.suite.shardable)]
+              for t in tasks if not store.has_task(t.key)}
+    metas = {t.key: {"suite": t.suite.name, "condition": t.condition.name, "params": t.condition.params,
+                     "model": spec.model, "dataset": spec.data} for t in tasks}
 
-    def clean_logits() -> np.ndarray:
-        if not clean_cache:
-            clean_cache.append(model.predict(data.images, spec.batch_size))
-        return clean_cache[0]
+    def merge_if_complete(key: str) -> None:
+        if all(store.has_shard(key, job.name) for job in shards[key]):
+            store.merge_shards(key, [job.name for job in shards[key]], metas[key])
 
-    todo = [t for t in tasks if not store.has_task(t.key)]
-    with progress.bar(len(todo), "tasks", "task") as bar:
-        for task in todo:
-            bar.set_postfix_str(f"{task.suite.name}:{task.condition.name}")
-            ctx = TaskContext(model, data, spec.seed, task.key, options, temperature, spec.batch_size, progress,
-                              store.root, clean_logits)
-            records = task.suite.run(task.condition, ctx)
-            meta = {"suite": task.suite.name, "condition": task.condition.name, "params": task.condition.params,
-                    "model": spec.model, "dataset": spec.data}
-            store.save_task(task.key, meta, records)
+    todo = [job for jobs in shards.values() for job in jobs if not store.has_shard(job.task_key, job.name)]
+    for key in {k for k, jobs in shards.items() if jobs and not any(j in todo for j in jobs)}:
+        merge_if_complete(key)  # a run killed between its last shard and the merge
+    payload = Payload(f"{store.root.resolve()}:{model.fingerprint}", model, data, spec.seed, options, temperature,
+                      spec.batch_size, str(store.root))
+    with progress.bar(len(todo), "shards", "shard") as bar:
+        def on_done(job: ShardJob, records: Records) -> None:
+            store.save_shard(job.task_key, job.name, records)
+            merge_if_complete(job.task_key)
             bar.update()
+
+        (executor or InProcessExecutor(progress)).run(payload, todo, on_done)
     return store
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,10 @@ class RunStore:
 
     def save_task(self, key: str, meta: dict, records: Records) -> None:
         """One .npz per task: each record column, the logits (if any) and a JSON `meta` string."""
+        self._save(self.task_path(key), meta, records)
+
+    @staticmethod
+    def _save(path: Path, meta: dict, records: Records) -> None:
         arrays = {f"col:{c}": records.table[c].to_numpy() for c in records.table.columns}
         arrays = {k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()}
         if records.logits is not None:
@@ -81,7 +86,25 @@ class RunStore:
         arrays["meta"] = np.array(json.dumps({**meta, "info": records.info}, default=str))
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        atomic_write(self.task_path(key), buffer.getvalue())
+        atomic_write(path, buffer.getvalue())
+
+    def shard_path(self, key: str, name: str) -> Path:
+        return self.root / "shards" / key / f"{name}.npz"
+
+    def save_shard(self, key: str, name: str, records: Records) -> None:
+        """A finished shard of an unfinished task (merged into the task file once all shards exist)."""
+        self._save(self.shard_path(key, name), {}, records)
+
+    def has_shard(self, key: str, name: str) -> bool:
+        return self.shard_path(key, name).is_file()
+
+    def merge_shards(self, key: str, names: list[str], meta: dict) -> None:
+        """Concatenate the task's shards in order into its task file, then remove them."""
+        parts = [read_task_file(self.shard_path(key, name))[1] for name in names]
+        logits = None if parts[0].logits is None else np.concatenate([p.logits for p in parts])
+        table = pd.concat([p.table for p in parts], ignore_index=True)
+        self.save_task(key, meta, Records(table, logits, parts[0].info))
+        shutil.rmtree(self.root / "shards" / key)
 
     def load_task(self, key: str) -> tuple[dict, Records]:
         return read_task_file(self.task_path(key))

@@ -1,0 +1,74 @@
+"""Executors: in-process, process pool and Ray give bit-identical records, whatever the shard size."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import robustbench_local as rbl
+from robustbench_local.errors import SpecError
+from robustbench_local.runner.executors import PoolExecutor, RayExecutor, make_executor
+from robustbench_local.runner.shards import shard_ranges
+
+SUITES = ["clean", "toy"]
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    from robustbench_local import suites
+
+    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+
+
+def records(run) -> pd.DataFrame:
+    return run.records.sort_values(["suite", "condition", "sample_id"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        from robustbench_local import suites
+
+        mp.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+        run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", SUITES, out=tmp_path_factory.mktemp("ref"),
+                           limit=100, batch_size=16)
+        return records(run), run.metrics
+
+
+def test_shard_ranges_are_batch_aligned():
+    assert shard_ranges(100, None, 16) == [(0, 100)]
+    assert shard_ranges(100, 20, 16) == [(0, 32), (32, 64), (64, 96), (96, 100)]
+    assert shard_ranges(100, 20, 16, shardable=False) == [(0, 100)]
+
+
+def test_in_process_shards_match_one_shard(tmp_path, toy, reference):
+    run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", SUITES, out=tmp_path, limit=100, batch_size=16,
+                       shard_size=30)
+    pd.testing.assert_frame_equal(records(run), reference[0])
+    pd.testing.assert_frame_equal(run.metrics, reference[1])
+
+
+def test_process_pool_matches_and_survives_a_dead_worker(tmp_path, toy, reference, monkeypatch):
+    monkeypatch.setenv("RBL_TOY_KILL_ONCE", str(tmp_path / "killed"))
+    run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", SUITES, out=tmp_path / "run", limit=100,
+                       batch_size=16, shard_size=48, executor=PoolExecutor(2))
+    assert (tmp_path / "killed").exists()  # a worker really died mid-shard
+    pd.testing.assert_frame_equal(records(run), reference[0])
+    pd.testing.assert_frame_equal(run.metrics, reference[1])
+    assert not (tmp_path / "run" / "shards").exists() or not any((tmp_path / "run" / "shards").iterdir())
+
+
+def test_ray_matches(tmp_path, toy, reference):
+    ray = pytest.importorskip("ray", reason="the ray extra is installed by `make test`")
+    try:
+        run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", SUITES, out=tmp_path, limit=100, batch_size=16,
+                           shard_size=32, executor=RayExecutor(num_cpus=2))
+    finally:
+        ray.shutdown()
+    pd.testing.assert_frame_equal(records(run), reference[0])
+    pd.testing.assert_frame_equal(run.metrics, reference[1])
+
+
+def test_make_executor():
+    assert repr(make_executor("inprocess", 2)) == "PoolExecutor(workers=2, retries=3)"
+    with pytest.raises(SpecError, match="unknown executor"):
+        make_executor("slurm")
