@@ -17,8 +17,8 @@ from ..errors import DataError, ModelError, SpecError
 from ..metrics import fit_temperature, nll_at
 from ..models import Classifier, load_model
 from ..progress import Progress
-from ..seeding import derive_seed
 from ..records import Records
+from ..seeding import derive_seed
 from ..suites import SUITE_MODULES, Condition, Suite, get_suite
 from .executors import Executor, InProcessExecutor
 from .shards import Payload, ShardJob, shard_ranges
