@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import RunError
-from .runner.store import MANIFEST, RunStore, atomic_write
+from .records import Records
+from .runner.store import CALIBRATION, MANIFEST, RunStore, atomic_write
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,20 @@ class RunResult:
                 frame.insert(0, column, meta[column])
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @cached_property
+    def temperature(self) -> float | None:
+        calibration = RunStore(self.root).read_json(CALIBRATION)
+        return calibration["temperature"] if calibration else None
+
+    def task(self, suite: str, condition: str) -> Records:
+        """The per-sample records (with logits, if any) of one (suite, condition)."""
+        store = RunStore(self.root)
+        for key in store.task_keys():
+            meta, recs = store.load_task(key)
+            if (meta["suite"], meta["condition"]) == (suite, condition):
+                return recs
+        raise KeyError(f"{self.root} has no task {suite}/{condition}")
 
     def metric(self, metric: str, suite: str | None = None, condition: str | None = None) -> float:
         """The value of one metric (first match), e.g. run.metric('acc', 'clean')."""

@@ -1,6 +1,8 @@
 """Classification/calibration metrics with bootstrap intervals, and temperature scaling."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .bootstrap import N_BOOT, bootstrap, resample_weights
@@ -22,6 +24,20 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, temperature: 
             for name, (v, lo, hi) in results.items()]
 
 
+ALIASES = {"robust_acc": "acc"}  # robust accuracy is the accuracy of attack records (clean errors count as wrong)
+
+
+def weighted_metric(logits: np.ndarray, labels: np.ndarray, name: str,
+                    temperature: float | None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """`w -> values` for a classification metric name (with optional `_ts`), or None if it is not one."""
+    base, scaled = (name[:-3], True) if name.endswith("_ts") else (name, False)
+    base = ALIASES.get(base, base)
+    if base not in METRICS or (scaled and temperature is None):
+        return None
+    p = Predictions.from_logits(logits, labels, temperature if scaled else 1.0)
+    return lambda w: METRICS[base](p, w)
+
+
 __all__ = [
     "METRICS",
     "N_BOOT",
@@ -32,4 +48,5 @@ __all__ = [
     "nll_at",
     "reliability_table",
     "resample_weights",
+    "weighted_metric",
 ]

@@ -1,0 +1,71 @@
+"""`rbl gate`: fail a build when robustness regresses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+import yaml
+
+from reports.gate import junit_xml, markdown, text_table
+
+from ..errors import RunError
+from ..gate import judge, load_rules, starter_rules
+from ..results import load_run
+from ..runner.store import atomic_write
+from .app import cli
+
+
+def _baseline(path: str):
+    p = Path(path)
+    if p.is_dir():
+        return load_run(p)
+    if p.suffix == ".csv" and p.is_file():
+        return pd.read_csv(p)
+    if p.suffix == ".json" and p.is_file():
+        return pd.read_json(p, orient="records")
+    raise RunError(f"baseline {path} is neither a run directory nor a metrics.csv/metrics.json file")
+
+
+@cli.command("gate")
+@click.option("--baseline", help="Baseline run directory, or its metrics.csv/metrics.json (unpaired checks).")
+@click.option("--candidate", type=click.Path(), help="Candidate run directory.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False), required=True, help="Rules YAML file.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--summary", type=click.Path(dir_okay=False), help="Write a Markdown summary here.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
+@click.option("--init", "init", is_flag=True, help="Write a starter rules file from --baseline and exit.")
+@click.option("--delta", type=float, default=0.01, show_default=True, help="With --init: allowed change per rule.")
+def gate(baseline, candidate, rules_path, junit, summary, seed, init, delta) -> None:
+    """Compare --candidate with --baseline under --rules; exit 0 pass, 1 regression, 2 misuse.
+
+    \b
+    Rules file:
+      rules:
+        - {metric: acc, suite: clean, condition: clean, max_drop: 0.01}   # at most 1 point lower
+        - {metric: ece_15_equal_width, suite: clean, max_rise: 0.02}
+        - {metric: acc, suite: clean, min: 0.95}                          # absolute floor
+    \b
+    Examples:
+      rbl gate --init --baseline runs/main --rules gate.yaml
+      rbl gate --baseline runs/main --candidate runs/pr --rules gate.yaml --junit gate.xml --summary gate.md
+    """
+    if init:
+        if not baseline:
+            raise click.UsageError("--init needs --baseline RUN_DIR")
+        rules = starter_rules(load_run(baseline), delta)
+        atomic_write(Path(rules_path), yaml.safe_dump({"rules": rules}, sort_keys=False).encode())
+        click.echo(f"wrote {len(rules)} rules to {rules_path}")
+        return
+    if not candidate:
+        raise click.UsageError("give --candidate RUN_DIR (and --baseline for drop rules)")
+    verdicts = judge(_baseline(baseline) if baseline else None, load_run(candidate), load_rules(rules_path), seed)
+    click.echo(text_table(verdicts))
+    if junit:
+        atomic_write(Path(junit), junit_xml(verdicts))
+    if summary:
+        atomic_write(Path(summary), markdown(verdicts).encode())
+    failed = [v for v in verdicts if not v.passed]
+    click.echo(f"\ngate: {'FAILED' if failed else 'passed'} ({len(failed)} of {len(verdicts)} checks failed)")
+    if failed:
+        raise SystemExit(1)
