@@ -1,10 +1,18 @@
-"""Supervised training of a Classifier on a SampleSet: seeded, logged per epoch, best and last weights kept."""
+"""Training of a Classifier on a SampleSet: seeded, logged per epoch, best and last weights kept, resumable.
+
+The objective is a loss function `loss_fn(model, x, y)` (plain cross-entropy here; adversarial objectives
+live in `attacks.training_methods`), and `robust_val(model, x, y) -> accuracy` optionally selects the best
+epoch by robust validation accuracy. A killed run continues from `checkpoint.pt` (model, optimiser,
+scheduler and RNG states) and ends, on CPU with the same seed, with the same weights as an uninterrupted run.
+"""
 from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,17 +21,20 @@ import torch.nn.functional as F
 from safetensors.torch import save
 
 from .data import SampleSet
-from .errors import SpecError
+from .errors import RunError, SpecError
 from .models import Classifier, frozen_mode, to_tensor
 from .progress import Progress
 from .runner.store import atomic_write, write_json
 
 LossFn = Callable[[Classifier, torch.Tensor, torch.Tensor], torch.Tensor]
+RobustVal = Callable[[Classifier, torch.Tensor, torch.Tensor], float]
+SCHEDULES = ("onecycle", "cyclic", "piecewise", "cosine", "constant")
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of a training run (SGD with Nesterov momentum and a cosine schedule)."""
+    """Hyper-parameters of a training run (SGD with Nesterov momentum)."""
 
     epochs: int = 15
     lr: float = 0.05
@@ -32,10 +43,14 @@ class TrainConfig:
     momentum: float = 0.9
     seed: int = 0
     augment_shift: int = 2
+    schedule: str = "onecycle"
+    method: str = "standard"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise SpecError("epochs and batch size must be >= 1 and lr > 0; fix --epochs/--batch-size/--lr")
+        if self.schedule not in SCHEDULES:
+            raise SpecError(f"unknown --schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
 
 
 def cross_entropy(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -53,6 +68,19 @@ def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Ten
     return torch.stack([p[:, i:i + h, j:j + w] for p, (i, j) in zip(padded, offsets.tolist(), strict=True)])
 
 
+def make_schedule(optimiser: torch.optim.Optimizer, name: str, lr: float, total: int):
+    """Per-step LR schedule: one-cycle, triangular cyclic (Fast-AT), piecewise ×0.1 at 50%/75% (Madry), cosine."""
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=total, pct_start=0.15)
+    factors = {
+        "cyclic": lambda t: 1 - abs(2 * t - 1),
+        "piecewise": lambda t: 1.0 if t < 0.5 else 0.1 if t < 0.75 else 0.01,
+        "cosine": lambda t: 0.5 * (1 + math.cos(math.pi * t)),
+        "constant": lambda t: 1.0,
+    }[name]
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: max(factors(step / total), 1e-3))
+
+
 def state_bytes(model: Classifier) -> bytes:
     """The wrapped network's weights as safetensors bytes."""
     return save({k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()})
@@ -64,30 +92,59 @@ def accuracy(model: Classifier, data: SampleSet, batch_size: int = 256) -> float
         return float((model.predict(data.images, batch_size).argmax(1) == data.labels).mean())
 
 
+def _write_log(out: Path, log: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(log[0]))
+    writer.writeheader()
+    writer.writerows(log)
+    atomic_write(out / "log.csv", buffer.getvalue().encode())
+
+
 def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: TrainConfig, out: str | Path,
-          loss_fn: LossFn = cross_entropy, card: dict | None = None, progress: Progress = Progress()) -> dict:
-    """Train `model` in place; write best.safetensors (by val accuracy), last.safetensors, log.csv, model.json."""
+          loss_fn: LossFn = cross_entropy, card: dict | None = None, progress: Progress = Progress(),
+          robust_val: RobustVal | None = None) -> dict:
+    """Train `model` in place; write best.safetensors (by robust val accuracy when `robust_val` is given, else
+    clean), last.safetensors, log.csv, model.json and the resumable checkpoint.pt."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    device = model.device
+    cuda = device.type == "cuda"
+    if cuda:
+        model.to(memory_format=torch.channels_last)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    device = model.device
-    images = to_tensor(train_set.images)
-    labels = torch.from_numpy(train_set.labels)
+    images, labels = to_tensor(train_set.images), torch.from_numpy(train_set.labels)
+    val_x, val_y = to_tensor(val_set.images, device), torch.from_numpy(val_set.labels).to(device)
     optimiser = torch.optim.SGD(model.net.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
-    steps = config.epochs * -(-len(labels) // config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=steps, pct_start=0.15)
-    log, best = [], -1.0
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    schedule = make_schedule(optimiser, config.schedule, config.lr,
+                             config.epochs * -(-len(labels) // config.batch_size))
+    log, best, first = [], -1.0, 1
+    if (out / CHECKPOINT).is_file():
+        state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
+        if state["config"] != asdict(config):
+            raise RunError(f"{out} holds a training run with other settings ({state['config']}); "
+                           "use another --out or the same settings to resume")
+        model.net.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["rng"])
+        gen.set_state(state["gen"])
+        log, best, first = state["log"], state["best"], state["epoch"] + 1
+        progress.note(f"resuming {out} after epoch {state['epoch']}")
+    start = time.perf_counter() - (log[-1]["seconds"] if log else 0.0)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+    for epoch in range(first, config.epochs + 1):
         model.train()
         order = torch.randperm(len(labels), generator=gen)
         total, seen = 0.0, 0
         with progress.bar(len(order), f"epoch {epoch}/{config.epochs}", "img") as bar:
             for idx in order.split(config.batch_size):
                 x = random_shift(images[idx], config.augment_shift, gen).to(device)
-                loss = loss_fn(model, x, labels[idx].to(device))
+                if cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    loss = loss_fn(model, x, labels[idx].to(device))
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -96,21 +153,31 @@ def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: T
                 seen += len(idx)
                 bar.update(len(idx))
         model.eval()
-        row = {"epoch": epoch, "train_loss": total / seen, "val_acc": accuracy(model, val_set),
-               "seconds": round(time.perf_counter() - start, 2)}
+        row = {"epoch": epoch, "train_loss": total / seen, "lr": schedule.get_last_lr()[0],
+               "val_acc": accuracy(model, val_set)}
+        if robust_val is not None:
+            rng = torch.get_rng_state()  # validation draws must not change the training stream
+            row["val_robust_acc"] = robust_val(model, val_x, val_y)
+            torch.set_rng_state(rng)
+        row["seconds"] = round(time.perf_counter() - start, 2)
         log.append(row)
         weights = state_bytes(model)
         atomic_write(out / "last.safetensors", weights)
-        if row["val_acc"] > best:
-            best = row["val_acc"]
+        score = row.get("val_robust_acc", row["val_acc"])
+        if score > best:
+            best = score
             atomic_write(out / "best.safetensors", weights)
-        progress.note(f"epoch {epoch}: loss {row['train_loss']:.4f}  val acc {row['val_acc']:.4f}")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(log[0]))
-    writer.writeheader()
-    writer.writerows(log)
-    atomic_write(out / "log.csv", buffer.getvalue().encode())
-    summary = {**(card or {}), "config": asdict(config), "best_val_acc": best, "epochs": log,
+        _write_log(out, log)
+        checkpoint = {"epoch": epoch, "model": model.net.state_dict(), "optimiser": optimiser.state_dict(),
+                      "schedule": schedule.state_dict(), "rng": torch.get_rng_state(), "gen": gen.get_state(),
+                      "log": log, "best": best, "config": asdict(config)}
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write(out / CHECKPOINT, buffer.getvalue())
+        robust = f"  val robust acc {row['val_robust_acc']:.4f}" if "val_robust_acc" in row else ""
+        progress.note(f"epoch {epoch}: loss {row['train_loss']:.4f}  val acc {row['val_acc']:.4f}{robust}")
+    summary = {**(card or {}), "config": asdict(config), "best_val_score": best,
+               "selected_by": "val_robust_acc" if robust_val else "val_acc", "epochs": log,
                "torch": torch.__version__, "threads": torch.get_num_threads()}
     write_json(out / "model.json", summary)
     return summary

@@ -1,50 +1,74 @@
-"""`rbl train`: supervised training that writes weights `rbl evaluate` can load."""
+"""`rbl train`: standard or adversarial training that writes weights `rbl evaluate` can load."""
 from __future__ import annotations
 
+import functools
 import shlex
 from pathlib import Path
 
 import click
 import torch
 
+from attacks.training_methods import DEFAULT_SCHEDULE, METHODS, make_method, robust_accuracy
+
 from ..data import load_data
 from ..models import load_model
 from ..progress import Progress
-from ..training import TrainConfig, accuracy, load_weights_into, train
+from ..training import SCHEDULES, TrainConfig, accuracy, load_weights_into, train
 from .app import cli
+from .evaluate import parse_fraction
 
 
 @cli.command("train")
 @click.argument("model")
 @click.option("--data", required=True, help="Data spec with train and val splits, e.g. builtin:digits.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory (resumable).")
+@click.option("--method", type=click.Choice(METHODS), default="standard", show_default=True,
+              help="standard, PGD-AT (Madry), TRADES (Zhang) or Fast-AT (Wong).")
+@click.option("--eps", default="0.1", show_default=True, help="L∞ radius in [0,1] pixels (fractions like 8/255 ok).")
+@click.option("--steps", type=int, default=7, show_default=True, help="Attack steps (PGD-AT, TRADES).")
+@click.option("--alpha", help="Attack step size (default 2.5·eps/steps; 1.25·eps for Fast-AT).")
+@click.option("--beta", type=float, default=6.0, show_default=True, help="TRADES trade-off β.")
 @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
-@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True, help="Peak learning rate (one-cycle).")
+@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True, help="Peak learning rate.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), help="LR schedule per step (default: onecycle for "
+              "standard, piecewise for PGD-AT/TRADES, cyclic for Fast-AT).")
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds initialisation, order and attacks.")
+@click.option("--val-steps", type=int, default=10, show_default=True, help="PGD steps of the robust validation.")
 @click.option("--arch", help="Architecture spec when MODEL is a bare weights file (fine-tuning).")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow pickled checkpoints (only files you trust).")
 @click.pass_context
-def train_cmd(ctx: click.Context, model, data, out, epochs, lr, batch_size, seed, arch, trust_checkpoint) -> None:
-    """Train MODEL on the train split of --data, selecting on the val split.
+def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, beta, epochs, lr, schedule,
+              batch_size, seed, val_steps, arch, trust_checkpoint) -> None:
+    """Train MODEL (from scratch with ?weights=none, or fine-tune any loadable checkpoint) on --data.
 
-    Writes best.safetensors (best val accuracy), last.safetensors, log.csv and model.json to --out;
-    evaluate the result with `rbl evaluate OUT/best.safetensors --arch MODEL ...`.
+    Each epoch logs train loss, clean and PGD robust validation accuracy to OUT/log.csv; keeps
+    best.safetensors (by robust val accuracy for adversarial methods) and last.safetensors; a killed run
+    resumes from OUT/checkpoint.pt. Evaluate with `rbl evaluate OUT/best.safetensors --arch MODEL ...`.
 
     \b
-    Example (regenerates the built-in builtin:digits-cnn weights):
-      rbl train 'builtin:digits-cnn?weights=none' --data builtin:digits --epochs 15 --seed 0 --out runs/digits-cnn
+    Examples:
+      rbl train 'builtin:digits-cnn?weights=none' --data builtin:digits --epochs 15 --out runs/digits-cnn
+      rbl train 'builtin:digits-cnn?weights=none' --data builtin:digits --method pgd-at --eps 0.1 --out runs/at
+      rbl train builtin:digits-cnn --data builtin:digits --method trades --epochs 5 --lr 0.01 --out runs/ft
     """
-    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    eps_value = parse_fraction(eps, "--eps")
+    alpha_value = parse_fraction(alpha, "--alpha") if alpha else None
+    loss_fn = make_method(method, eps_value, steps, alpha_value, beta)
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, method=method,
+                         schedule=schedule or DEFAULT_SCHEDULE[method])
+    robust_val = None if method == "standard" else functools.partial(robust_accuracy, eps=eps_value, steps=val_steps)
     torch.manual_seed(seed)  # the seed covers weight initialisation too
     net = load_model(model, arch, trust_checkpoint)
     train_set, val_set = load_data(data, "train"), load_data(data, "val")
-    command = shlex.join(["rbl", "train", model, "--data", data, "--epochs", str(epochs), "--lr", str(lr),
-                          "--batch-size", str(batch_size), "--seed", str(seed), "--out", str(out)]
-                         + (["--arch", arch] if arch else []))
-    summary = train(net, train_set, val_set, config, out, card={"model": model, "data": data, "command": command},
-                    progress=Progress(ctx.obj["quiet"]))
+    args = ["rbl", "train", model, "--data", data, "--method", method]
+    if method != "standard":
+        args += ["--eps", eps, "--steps", str(steps), "--val-steps", str(val_steps)]
+    args += ["--epochs", str(epochs), "--lr", str(lr), "--batch-size", str(batch_size), "--seed", str(seed),
+             "--out", str(out)] + (["--arch", arch] if arch else [])
+    card = {"model": model, "data": data, "command": shlex.join(args), "loss": repr(loss_fn)}
+    summary = train(net, train_set, val_set, config, out, loss_fn, card, Progress(ctx.obj["quiet"]), robust_val)
     load_weights_into(net, Path(out) / "best.safetensors")
     test_acc = accuracy(net, load_data(data, "test"))
-    click.echo(f"best val acc {summary['best_val_acc']:.4f}; its test acc {test_acc:.4f}; "
+    click.echo(f"best {summary['selected_by']} {summary['best_val_score']:.4f}; its test acc {test_acc:.4f}; "
                f"weights in {Path(out) / 'best.safetensors'}")

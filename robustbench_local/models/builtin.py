@@ -37,4 +37,6 @@ class BuiltinModel:
 BUILTIN_MODELS = {m.name: m for m in (
     BuiltinModel("digits-cnn", DigitsCNN, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "builtin:digits",
                  "small CNN trained with plain supervised learning on built-in digits"),
+    BuiltinModel("digits-cnn-at", DigitsCNN, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "builtin:digits",
+                 "the same CNN trained with PGD-AT (L∞, eps 0.1) on built-in digits"),
 )}
