@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -121,10 +122,12 @@ def load_torchscript(spec: Spec, trust: bool) -> Classifier:
     if not Path(spec.target).is_file():
         raise ModelError(f"TorchScript file {spec.target} does not exist; check the path")
     try:
-        net = torch.jit.load(spec.target, map_location="cpu")
+        with warnings.catch_warnings():  # torch.jit.load's deprecation notice would break the one-line errors
+            warnings.simplefilter("ignore", FutureWarning)
+            net = torch.jit.load(spec.target, map_location="cpu")
     except RuntimeError as exc:
-        raise ModelError(f"cannot load {spec.target} as TorchScript ({str(exc).splitlines()[0]}); "
-                         "save it with torch.jit.save") from None
+        raise ModelError(f"cannot load {spec.target} as TorchScript ({str(exc).splitlines()[0][:160]}); "
+                         "save it with torch.jit.save (or use export:PATH.pt2 for torch.export programs)") from None
     size = _input_size(spec, None)
     num_classes = _int(spec, "num_classes", None) or _probe_classes(net, size or (224, 224))
     mean, std = normalisation(spec, "none")
