@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,8 +268,37 @@ def test_cli_refuses_malicious_checkpoint(malicious_checkpoint, tmp_path):
     path, marker = malicious_checkpoint
     outcome = run_rbl("evaluate", str(path), "--arch", "builtin:digits-cnn", "--data", "builtin:digits",
                       "--out", str(tmp_path / "run"))
-    assert_one_line_error(outcome, "refusing", "--trust-checkpoint")
+    assert_one_line_error(outcome, "refusing", "mkdir", "--trust-checkpoint")  # names the code it would run
     assert not marker.exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_whole_pickled_module_is_refused_then_trusted(tmp_path, digits_model, digits_test):
+    path = tmp_path / "whole.pt"
+    torch.save(digits_model.net, path)
+    with pytest.raises(CheckpointRefused, match="DigitsCNN"):
+        load_model(str(path), arch="builtin:digits-cnn")
+    trusted = load_model(str(path), arch="builtin:digits-cnn", trust_checkpoint=True)
+    np.testing.assert_allclose(trusted.predict(digits_test.images[:4]), digits_model.predict(digits_test.images[:4]),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world", b"\x80\x02]q\x00."], ids=["empty", "text", "list"])
+def test_files_that_are_not_state_dicts_are_model_errors(tmp_path, content, misfit_weights):
+    path = tmp_path / "odd.pt"
+    path.write_bytes(content)
+    for trust in (False, True):
+        with pytest.raises(ModelError) as info:
+            load_model(str(path), arch="builtin:digits-cnn", trust_checkpoint=trust)
+        assert not isinstance(info.value, CheckpointRefused) and "\n" not in str(info.value)
+    renamed = tmp_path / "safetensors_in_disguise.pt"
+    renamed.write_bytes(Path(misfit_weights).read_bytes())
+    with pytest.raises(ModelError, match="cannot read"):
+        load_model(str(renamed), arch="builtin:digits-cnn")
+    pickled = tmp_path / "pickle.safetensors"
+    torch.save({}, pickled)
+    with pytest.raises(ModelError, match="safetensors"):
+        load_model(str(pickled), arch="builtin:digits-cnn")
 
 
 # ---------------------------------------------------------------- bad model input: one line, exit 2
@@ -315,9 +345,12 @@ def evaluate_args(model: str, out, *extra: str) -> list[str]:
 @pytest.mark.parametrize("case", ["missing file", "missing weights", "unknown scheme", "unknown builtin",
                                   "wrong class count", "non-finite logits", "misfit weights",
                                   "misfit num_classes", "weights without --arch", "not torchscript",
-                                  "not an export program"])
+                                  "not an export program", "not a checkpoint"])
 def test_cli_bad_model_is_one_line_exit_2(case, tmp_path, nan_factory, misfit_weights):
+    (tmp_path / "empty.pt").write_bytes(b"")
     args, needles = {
+        "not a checkpoint": (evaluate_args(str(tmp_path / "empty.pt"), tmp_path / "r", "--arch", "builtin:digits-cnn"),
+                             ["cannot read"]),
         "not torchscript": (evaluate_args(f"torchscript:{misfit_weights}", tmp_path / "r"), ["torch.jit.save"]),
         "not an export program": (evaluate_args(f"export:{misfit_weights}", tmp_path / "r"), ["torch.export.save"]),
         "missing file": (evaluate_args(f"torchscript:{tmp_path / 'nope.ts'}", tmp_path / "r"), ["does not exist"]),
