@@ -338,6 +338,16 @@ def test_library_errors_are_typed(tmp_path, nan_factory, misfit_weights, digits_
         load_model(nan_factory).predict(digits_test.images[:3])
 
 
+@pytest.mark.parametrize("scheme", ["torchscript", "export"])
+@pytest.mark.parametrize("content", [b"", b"plain text"], ids=["empty", "text"])
+def test_unreadable_program_files_are_one_line_model_errors(tmp_path, scheme, content):
+    path = tmp_path / ("model.pt2" if scheme == "export" else "model.ts")
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match="cannot load") as info:
+        load_model(f"{scheme}:{path}")
+    assert "\n" not in str(info.value)
+
+
 def evaluate_args(model: str, out, *extra: str) -> list[str]:
     return ["evaluate", model, "--data", "builtin:digits", "--limit", "8", "--out", str(out), *extra]
 

@@ -40,12 +40,12 @@ class SampleSet:
         """Digest of images, labels and ids."""
         return hash_arrays(self.images, self.labels, self.ids)
 
-    def subset(self, index: np.ndarray) -> "SampleSet":
+    def subset(self, index: np.ndarray) -> SampleSet:
         """The samples at positions `index`, keeping their ids."""
         return SampleSet(self.images[index], self.labels[index], self.ids[index], self.num_classes,
                          self.name, self.class_names)
 
-    def limit(self, n: int | None) -> "SampleSet":
+    def limit(self, n: int | None) -> SampleSet:
         """A deterministic subset of `n` samples chosen by id (the same ids whatever the load order)."""
         if n is None or n >= len(self):
             return self

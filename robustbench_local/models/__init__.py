@@ -45,5 +45,13 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
     return model.to(pick_device(device)).eval()
 
 
-__all__ = ["Classifier", "load_model", "BUILTIN_MODELS", "LOADERS", "to_tensor", "to_uint8", "check_logits",
-           "frozen_mode"]
+__all__ = [
+    "BUILTIN_MODELS",
+    "LOADERS",
+    "Classifier",
+    "check_logits",
+    "frozen_mode",
+    "load_model",
+    "to_tensor",
+    "to_uint8",
+]

@@ -32,20 +32,20 @@ def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Te
     except pickle.UnpicklingError as exc:
         found = UNSAFE_GLOBAL.search(str(exc))
         if trust or found is None:
-            raise ModelError(f"cannot read checkpoint {path} ({_reason(exc)}); is it a torch file?") from None
+            raise ModelError(f"cannot read checkpoint {path} ({error_reason(exc, last=True)}); is it a torch file?") from None
         raise CheckpointRefused(
             f"refusing {path}: it holds pickled Python objects that could run code on load (it refers to "
             f"{found.group(1)}); convert it to safetensors, or pass --trust-checkpoint only if you trust its "
             "source") from None
     except (RuntimeError, EOFError, OSError, KeyError, IndexError, ValueError) as exc:  # torch's many ways to fail
-        raise ModelError(f"cannot read checkpoint {path} ({_reason(exc)}); is it a torch file?") from None
+        raise ModelError(f"cannot read checkpoint {path} ({error_reason(exc, last=True)}); is it a torch file?") from None
     return unwrap_state_dict(obj, path)
 
 
-def _reason(exc: Exception) -> str:
-    """The last non-empty line of an exception message (torch puts the cause last), or its type."""
+def error_reason(exc: Exception, last: bool = False) -> str:
+    """One line for an error message: the exception's first (or last) non-empty line, or just its type."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith("Check the doc")]
-    return f"{type(exc).__name__}: {lines[-1][:160]}" if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {lines[-1 if last else 0][:160]}" if lines else type(exc).__name__
 
 
 def unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:

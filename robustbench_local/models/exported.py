@@ -12,6 +12,7 @@ from torch import nn
 
 from ..errors import ModelError
 from ..specs import Spec
+from .checkpoint import error_reason
 from .classifier import Classifier
 
 
@@ -54,7 +55,8 @@ class _Collect(logging.Handler):
         self.lines = lines
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage().splitlines()[0])
+        cause = record.exc_info[1] if record.exc_info else None  # log.exception(...): the cause is the exception
+        self.lines.append(error_reason(cause) if cause is not None else record.getMessage().strip().split("\n")[0])
 
 
 @contextmanager
@@ -87,7 +89,7 @@ def load_export(spec: Spec, trust: bool) -> Classifier:
         try:
             program = torch.export.load(str(path))
         except Exception as exc:  # noqa: BLE001  (torch.export raises many types for a bad archive)
-            reason = warnings[0] if warnings else f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            reason = warnings[0] if warnings else error_reason(exc)
             raise ModelError(f"cannot load {path} as a torch.export program ({reason[:160]}); "
                              "save it with torch.export.save") from None
     shape = _input_shape(program)

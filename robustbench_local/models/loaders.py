@@ -12,7 +12,7 @@ from torch import nn
 from ..errors import ModelError, SpecError
 from ..specs import Spec
 from .builtin import BUILTIN_MODELS
-from .checkpoint import apply_state_dict, read_state_dict
+from .checkpoint import apply_state_dict, error_reason, read_state_dict
 from .classifier import Classifier
 from .features import head_input_features, method_features, timm_features
 
@@ -126,7 +126,7 @@ def load_torchscript(spec: Spec, trust: bool) -> Classifier:
             warnings.simplefilter("ignore", FutureWarning)
             net = torch.jit.load(spec.target, map_location="cpu")
     except RuntimeError as exc:
-        raise ModelError(f"cannot load {spec.target} as TorchScript ({str(exc).splitlines()[0][:160]}); "
+        raise ModelError(f"cannot load {spec.target} as TorchScript ({error_reason(exc)}); "
                          "save it with torch.jit.save (or use export:PATH.pt2 for torch.export programs)") from None
     size = _input_size(spec, None)
     num_classes = _int(spec, "num_classes", None) or _probe_classes(net, size or (224, 224))
