@@ -253,6 +253,22 @@ def test_npz_grayscale_nhw_default_ids_and_class_count(tmp_path):
         load_data(f"npz:{path}", "val")
 
 
+def test_npz_pickled_object_array_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "PAYLOAD_RAN"
+    path = tmp_path / "evil.npz"
+    np.savez(path, x=random_images(1, (4, 4, 3)), y=np.array([0]), ids=np.array([Payload(str(marker))], dtype=object))
+    with pytest.raises(DataError, match="'ids' holds Python objects"):
+        load_data(f"npz:{path}")
+    assert not marker.exists()
+
+
+def test_npy_instead_of_npz_is_a_data_error(tmp_path):
+    np.save(tmp_path / "x.npy", random_images(2, (4, 4, 3)))
+    (tmp_path / "x.npy").rename(tmp_path / "x.npz")
+    with pytest.raises(DataError, match="single array"):
+        load_data(f"npz:{tmp_path / 'x.npz'}")
+
+
 # ---------------------------------------------------------------- --limit
 @pytest.fixture()
 def shuffled_npz(tmp_path):
@@ -307,6 +323,9 @@ def bad_npz(tmp_path, case: str) -> str:
         "label count mismatch": {"x": x, "y": y[:3]},
         "duplicate ids": {"x": x, "y": y, "ids": np.array(["a", "b", "a", "c"])},
         "no y": {"x": x},
+        "object labels": {"x": x, "y": np.array([0, 1, 2, 1], dtype=object)},
+        "num_classes vector": {"x": x, "y": y, "num_classes": np.array([3, 4])},
+        "no samples": {"x": x[:0], "y": y[:0]},
     }[case]
     np.savez(path, **arrays)
     return f"npz:{path}"
@@ -314,7 +333,8 @@ def bad_npz(tmp_path, case: str) -> str:
 
 BAD_NPZ = {"x ndim 2": "(N, H, W, 3)", "4 channels": "(N, H, W, 3)", "label out of range": "label 5",
            "negative label": "out of range", "float images": "uint8", "float labels": "integer",
-           "label count mismatch": "one label", "duplicate ids": "unique", "no y": "x/y"}
+           "label count mismatch": "one label", "duplicate ids": "unique", "no y": "x/y",
+           "object labels": "Python objects", "num_classes vector": "one integer", "no samples": "no samples"}
 
 
 @pytest.mark.parametrize("case", list(BAD_NPZ))
