@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -212,6 +213,43 @@ def test_python_factory_with_options(tmp_path, monkeypatch):
     assert torch.allclose(model.net[-1](feats), logits, atol=1e-6)
     with torch.no_grad():  # 32 px input is resized to the declared 8 px
         assert model(pixels(2, size=32)).shape == (2, 4)
+
+
+def test_python_factory_option_values_and_failures_are_one_line(tmp_path, monkeypatch, digits_test):
+    write_module(tmp_path, monkeypatch, "rbl_factory_opts", """
+        from torch import nn
+
+        seen = {}
+
+        def make(width=2, scale=1.0, act="relu"):
+            seen.update(width=width, scale=scale, act=act)
+            return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, width), nn.Linear(width, 3))
+
+        def boom():
+            raise RuntimeError("factory exploded")
+
+        not_a_factory = 3
+    """)
+    import rbl_factory_opts
+
+    load_model("python:rbl_factory_opts:make?width=5&scale=.5&act=gelu&input_size=8")
+    assert rbl_factory_opts.seen == {"width": 5, "scale": 0.5, "act": "gelu"}
+    load_model("python:rbl_factory_opts:make?scale=2.&input_size=8")
+    assert rbl_factory_opts.seen["scale"] == 2.0
+    for spec, error, needle in [
+        ("python:rbl_factory_opts:make?widht=3&input_size=8", ModelError, "unexpected keyword"),
+        ("python:rbl_factory_opts:boom", ModelError, "factory exploded"),
+        ("python:rbl_factory_opts:not_a_factory", SpecError, "callable"),
+        ("python:rbl_factory_opts", SpecError, "callable"),
+        ("python:rbl_no_such_module:make", SpecError, "cannot import"),
+        ("python:rbl_factory_opts:make", ModelError, "?input_size="),  # the 224 px probe cannot pass an 8 px MLP
+    ]:
+        with pytest.raises(error, match=re.escape(needle)) as info:
+            load_model(spec)
+        assert "\n" not in str(info.value)
+    small = load_model("python:rbl_factory_opts:make?num_classes=3")  # no probe, but 32 px data won't fit
+    with pytest.raises(ModelError, match=r"\(32, 32, 3\)"):
+        small.predict(digits_test.images[:2])
 
 
 def test_python_factory_may_return_a_classifier(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import warnings
 from pathlib import Path
 
@@ -66,8 +65,12 @@ def _maybe_weights(net: nn.Module, spec: Spec, trust: bool, default: Path | None
 
 def _probe_classes(net: nn.Module, input_size: tuple[int, int]) -> int:
     net.eval()
-    with torch.no_grad():
-        out = net(torch.zeros(1, 3, *input_size))
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(1, 3, *input_size))
+    except RuntimeError as exc:
+        raise ModelError(f"the model failed on one 3x{input_size[0]}x{input_size[1]} image ({error_reason(exc)}); "
+                         "pass ?input_size=N for the image size it expects") from exc
     if out.ndim != 2:
         raise ModelError(f"the model returned shape {tuple(out.shape)} for one image; it must return logits (N, K)")
     return int(out.shape[1])
@@ -134,16 +137,31 @@ def load_torchscript(spec: Spec, trust: bool) -> Classifier:
     return Classifier(net, num_classes, mean, std, size, None, str(spec))
 
 
+def _option_value(text: str) -> int | float | str:
+    """A factory keyword from the spec's query: an int, else a float, else the text itself."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return text
+
+
 def load_python(spec: Spec, trust: bool) -> Classifier:
     module_name, _, attr = spec.target.partition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
+        factory = getattr(importlib.import_module(module_name), attr) if attr else None
     except (ImportError, AttributeError) as exc:
         raise SpecError(f"cannot import {spec.target} ({exc}); use python:package.module:factory with the "
                         "package on PYTHONPATH") from None
-    kwargs = {k: json.loads(v) if v.lstrip("-").replace(".", "", 1).isdigit() else v
-              for k, v in spec.options.items() if k not in COMMON_OPTIONS}
-    net = factory(**kwargs)
+    if not callable(factory):
+        raise SpecError(f"python:{spec.target} does not name a callable; use python:package.module:factory")
+    kwargs = {k: _option_value(v) for k, v in spec.options.items() if k not in COMMON_OPTIONS}
+    try:
+        net = factory(**kwargs)
+    except Exception as exc:  # user code may raise anything; --debug shows its traceback
+        raise ModelError(f"python:{spec.target} raised {error_reason(exc)} when called with {kwargs}; "
+                         "fix the factory or the spec's ?key=value options") from exc
     if isinstance(net, Classifier):
         return net
     if not isinstance(net, nn.Module):
