@@ -311,6 +311,14 @@ def test_cli_refuses_malicious_checkpoint(malicious_checkpoint, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_cli_trust_checkpoint_flag_loads_it(malicious_checkpoint, tmp_path):
+    path, marker = malicious_checkpoint
+    outcome = run_rbl("evaluate", str(path), "--arch", "builtin:digits-cnn", "--trust-checkpoint",
+                      "--data", "builtin:digits", "--limit", "20", "--out", str(tmp_path / "run"))
+    assert outcome.exit_code == 0, outcome.stderr
+    assert marker.exists() and (tmp_path / "run" / "metrics.csv").is_file()
+
+
 def test_whole_pickled_module_is_refused_then_trusted(tmp_path, digits_model, digits_test):
     path = tmp_path / "whole.pt"
     torch.save(digits_model.net, path)
