@@ -75,6 +75,14 @@ def test_predict_is_batched_uint8_nhwc_and_independent_of_batch_size(digits_mode
     assert digits_model.predict(images[:0]).shape == (0, 10)
 
 
+def test_predict_runs_in_eval_mode_and_restores_the_callers_mode(digits_test):
+    model = load_model("builtin:digits-cnn")
+    expected = model.predict(digits_test.images[:6])
+    model.train()  # e.g. left so by a training loop: BatchNorm would use batch statistics
+    np.testing.assert_allclose(model.predict(digits_test.images[:6], batch_size=4), expected, atol=1e-5)
+    assert all(m.training for m in model.modules())
+
+
 def test_torchvision_random_init_normalises_inside_and_exposes_head_input():
     model = load_model(RESNET10)
     assert_eval_mode(model)
