@@ -96,6 +96,20 @@ def test_torchvision_random_init_normalises_inside_and_exposes_head_input():
         assert torch.allclose(model.net.fc(feats), logits, atol=1e-5)
 
 
+def test_features_from_a_named_layer(resnet_source, tmp_path):
+    path = tmp_path / "resnet.safetensors"
+    save_file({k: v.contiguous() for k, v in resnet_source.state_dict().items()}, str(path))
+    model = load_model(f"{RESNET10}&weights={path}&features=layer3")
+    x = pixels(2)
+    with torch.no_grad():
+        net = resnet_source
+        h = net.maxpool(net.relu(net.bn1(net.conv1((x - IMAGENET_MEAN) / IMAGENET_STD))))
+        expected = net.layer3(net.layer2(net.layer1(h))).mean(dim=(-2, -1))  # spatial maps are average-pooled
+        assert torch.allclose(model.features(x), expected, atol=1e-5)
+    with pytest.raises(ModelError, match="no layer named"):
+        load_model(f"{RESNET10}&features=layer9").features(x)
+
+
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
 def test_torchvision_from_local_weights_matches_source_model(tmp_path, resnet_source, suffix):
     path = tmp_path / f"resnet{suffix}"
