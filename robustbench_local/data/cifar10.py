@@ -28,8 +28,15 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise DataError(f"missing CIFAR-10 batch {path}; point cifar10:DIR at the extracted "
                         "'cifar-10-batches-py' folder")
-    with path.open("rb") as f:
-        batch = _ArraysOnly(f, encoding="bytes").load()
+    try:
+        with path.open("rb") as f:
+            batch = _ArraysOnly(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, IndexError) as exc:
+        raise DataError(f"cannot read {path} as a CIFAR-10 python batch ({type(exc).__name__}: {exc}); "
+                        "re-extract cifar-10-python.tar.gz") from None
+    if not isinstance(batch, dict) or not {b"data", b"labels"} <= batch.keys():
+        raise DataError(f"{path} is not a CIFAR-10 python batch (expected a dict with b'data' and b'labels'); "
+                        "re-extract cifar-10-python.tar.gz")
     data = np.asarray(batch[b"data"], dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path}: expected rows of 3072 bytes (32x32x3), got {data.shape}")

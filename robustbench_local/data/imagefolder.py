@@ -13,16 +13,18 @@ EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp",
 
 
 def _resize_center_crop(img: Image.Image, resize: int | None, crop: int | None) -> Image.Image:
+    """torchvision's Resize(resize) (shorter side, bilinear) then CenterCrop(crop), the usual eval pipeline."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.functional import center_crop
+    from torchvision.transforms.functional import resize as tv_resize
+
     if resize:
-        w, h = img.size
-        scale = resize / min(w, h)
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+        img = tv_resize(img, [resize], InterpolationMode.BILINEAR)
     if crop:
         w, h = img.size
         if crop > min(w, h):
             raise DataError(f"crop {crop} is larger than the image ({w}x{h}); lower ?crop= or raise ?resize=")
-        left, top = (w - crop) // 2, (h - crop) // 2
-        img = img.crop((left, top, left + crop, top + crop))
+        img = center_crop(img, [crop])
     return img
 
 

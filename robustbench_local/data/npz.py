@@ -18,16 +18,34 @@ def load_npz(path: str, split: str) -> SampleSet:
         arrays = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read {path} as .npz ({exc}); save it with numpy.savez(x=..., y=...)") from None
+    if not isinstance(arrays, np.lib.npyio.NpzFile):
+        raise DataError(f"{path} holds a single array, not an .npz archive; save it with numpy.savez(x=..., y=...)")
     suffix = "_val" if split == "val" else ""
     if f"x{suffix}" not in arrays or f"y{suffix}" not in arrays:
         raise DataError(f"{path} has no arrays x{suffix}/y{suffix} for split {split!r} "
                         f"(it has {', '.join(arrays.files)}); save them with numpy.savez")
-    x = as_rgb_nhwc(arrays[f"x{suffix}"], path)
-    y = arrays[f"y{suffix}"]
+    x = as_rgb_nhwc(_array(arrays, f"x{suffix}", path), path)
+    y = _array(arrays, f"y{suffix}", path)
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise DataError(f"{path}: y must be a 1-D integer array, got {y.dtype} {y.shape}")
+    if not len(y):
+        raise DataError(f"{path}: split {split!r} has no samples; save at least one image in x{suffix}")
     y = y.astype(np.int64)
-    ids = arrays[f"ids{suffix}"].astype(str) if f"ids{suffix}" in arrays else \
+    ids = _array(arrays, f"ids{suffix}", path).astype(str) if f"ids{suffix}" in arrays else \
         np.array([f"{split}-{i:06d}" for i in range(len(y))])
-    k = int(arrays["num_classes"]) if "num_classes" in arrays else int(y.max()) + 1 if len(y) else 0
+    k = int(y.max()) + 1
+    if "num_classes" in arrays:
+        given = _array(arrays, "num_classes", path)
+        if given.size != 1 or given.dtype.kind not in "iu":
+            raise DataError(f"{path}: num_classes must be one integer, got {given.dtype} {given.shape}")
+        k = int(given.item())
     return SampleSet(x, y, ids, k, f"npz:{path}/{split}")
+
+
+def _array(arrays: np.lib.npyio.NpzFile, key: str, path: str) -> np.ndarray:
+    """arrays[key], refusing object arrays (they are pickles, which could run code)."""
+    try:
+        return arrays[key]
+    except ValueError:
+        raise DataError(f"{path}: array {key!r} holds Python objects (a pickle, not loaded for safety); "
+                        "save it as a numeric or fixed-width string array") from None

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointRefused, ModelError
 
+UNSAFE_GLOBAL = re.compile(r"(?:GLOBAL|Unsupported class) ([\w.]+)")  # how torch names the refused global
 NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 
 
@@ -28,15 +30,22 @@ def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Te
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
-        if trust:
-            raise ModelError(f"cannot unpickle {path}: {exc}") from None
+        found = UNSAFE_GLOBAL.search(str(exc))
+        if trust or found is None:
+            raise ModelError(f"cannot read checkpoint {path} ({error_reason(exc, last=True)}); is it a torch file?") from None
         raise CheckpointRefused(
-            f"refusing {path}: it holds pickled Python objects that could run code on load "
-            f"({str(exc).splitlines()[0][:120]}); convert it to safetensors, or pass --trust-checkpoint "
-            "only if you trust its source") from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ModelError(f"cannot read checkpoint {path} ({str(exc).splitlines()[0]}); is it a torch file?") from None
+            f"refusing {path}: it holds pickled Python objects that could run code on load (it refers to "
+            f"{found.group(1)}); convert it to safetensors, or pass --trust-checkpoint only if you trust its "
+            "source") from None
+    except (RuntimeError, EOFError, OSError, KeyError, IndexError, ValueError) as exc:  # torch's many ways to fail
+        raise ModelError(f"cannot read checkpoint {path} ({error_reason(exc, last=True)}); is it a torch file?") from None
     return unwrap_state_dict(obj, path)
+
+
+def error_reason(exc: Exception, last: bool = False) -> str:
+    """One line for an error message: the exception's first (or last) non-empty line, or just its type."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith("Check the doc")]
+    return f"{type(exc).__name__}: {lines[-1 if last else 0][:160]}" if lines else type(exc).__name__
 
 
 def unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:

@@ -68,8 +68,14 @@ class Classifier(nn.Module):
     @torch.no_grad()
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Logits (N, K) as float32 numpy for uint8 NHWC images, batched, in eval mode."""
-        chunks = [self(to_tensor(images[i:i + batch_size], self.device)).float().cpu()
-                  for i in range(0, len(images), batch_size)]
+        try:
+            with frozen_mode(self):  # eval mode even if a caller left the model training; restored after
+                chunks = [self(to_tensor(images[i:i + batch_size], self.device)).float().cpu()
+                          for i in range(0, len(images), batch_size)]
+        except RuntimeError as exc:  # e.g. images of a size the network cannot take, or out of memory
+            reason = str(exc).strip().split("\n")[0][:200]
+            raise ModelError(f"{self.name} failed on images of shape {images.shape[1:]} ({reason}); check the "
+                             "model's ?input_size= against the data, or lower --batch-size") from exc
         logits = torch.cat(chunks).numpy() if chunks else np.zeros((0, self.num_classes), np.float32)
         check_logits(logits, self.num_classes, self.name)
         return logits

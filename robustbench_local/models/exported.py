@@ -1,6 +1,9 @@
 """`export:PATH.pt2`: torch.export programs, including ones exported with a static batch size."""
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -9,15 +12,32 @@ from torch import nn
 
 from ..errors import ModelError
 from ..specs import Spec
+from .checkpoint import error_reason
 from .classifier import Classifier
 
 
-class FixedBatch(nn.Module):
+class ExportedNet(nn.Module):
+    """Holds `ExportedProgram.module()`, whose train()/eval() raise: its mode was fixed when it was exported."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def train(self, mode: bool = True) -> ExportedNet:
+        """Set every submodule's flag directly: the exported graph's own train()/eval() raise."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+class FixedBatch(ExportedNet):
     """Runs a module that accepts only batches of `batch` by splitting and zero-padding the last chunk."""
 
     def __init__(self, module: nn.Module, batch: int) -> None:
-        super().__init__()
-        self.module = module
+        super().__init__(module)
         self.batch = batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -27,6 +47,28 @@ class FixedBatch(nn.Module):
             out = self.module(F.pad(chunk, (0, 0, 0, 0, 0, 0, 0, pad)) if pad else chunk)
             outs.append(out[: len(chunk)])
         return torch.cat(outs)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        cause = record.exc_info[1] if record.exc_info else None  # log.exception(...): the cause is the exception
+        self.lines.append(error_reason(cause) if cause is not None else record.getMessage().strip().split("\n")[0])
+
+
+@contextmanager
+def _torch_export_warnings() -> Iterator[list[str]]:
+    """Collect the warnings torch.export logs (with tracebacks) to stderr, so errors stay on one line."""
+    logger, lines = logging.getLogger("torch.export"), []
+    saved = logger.handlers, logger.propagate
+    logger.handlers, logger.propagate = [_Collect(lines)], False
+    try:
+        yield lines
+    finally:
+        logger.handlers, logger.propagate = saved
 
 
 def _input_shape(program: torch.export.ExportedProgram) -> tuple:
@@ -43,16 +85,16 @@ def load_export(spec: Spec, trust: bool) -> Classifier:
     path = Path(spec.target)
     if not path.is_file():
         raise ModelError(f"exported program {path} does not exist; check the path")
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:  # noqa: BLE001 (torch.export raises many types for a bad archive)
-        raise ModelError(f"cannot load {path} as a torch.export program ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:160]}); save it with torch.export.save") from None
+    with _torch_export_warnings() as warnings:
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:  # noqa: BLE001  (torch.export raises many types for a bad archive)
+            reason = warnings[0] if warnings else error_reason(exc)
+            raise ModelError(f"cannot load {path} as a torch.export program ({reason[:160]}); "
+                             "save it with torch.export.save") from None
     shape = _input_shape(program)
-    module: nn.Module = program.module()
     batch = shape[0]
-    if isinstance(batch, int):
-        module = FixedBatch(module, batch)
+    module = FixedBatch(program.module(), batch) if isinstance(batch, int) else ExportedNet(program.module())
     size = tuple(int(s) for s in shape[-2:])
     with torch.no_grad():
         probe = module(torch.zeros(1, *(int(s) for s in shape[1:])))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import importlib
-import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -11,7 +11,7 @@ from torch import nn
 from ..errors import ModelError, SpecError
 from ..specs import Spec
 from .builtin import BUILTIN_MODELS
-from .checkpoint import apply_state_dict, read_state_dict
+from .checkpoint import apply_state_dict, error_reason, read_state_dict
 from .classifier import Classifier
 from .features import HeadInputFeatures, MethodFeatures, timm_features
 
@@ -65,8 +65,12 @@ def _maybe_weights(net: nn.Module, spec: Spec, trust: bool, default: Path | None
 
 def _probe_classes(net: nn.Module, input_size: tuple[int, int]) -> int:
     net.eval()
-    with torch.no_grad():
-        out = net(torch.zeros(1, 3, *input_size))
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(1, 3, *input_size))
+    except RuntimeError as exc:
+        raise ModelError(f"the model failed on one 3x{input_size[0]}x{input_size[1]} image ({error_reason(exc)}); "
+                         "pass ?input_size=N for the image size it expects") from exc
     if out.ndim != 2:
         raise ModelError(f"the model returned shape {tuple(out.shape)} for one image; it must return logits (N, K)")
     return int(out.shape[1])
@@ -121,26 +125,43 @@ def load_torchscript(spec: Spec, trust: bool) -> Classifier:
     if not Path(spec.target).is_file():
         raise ModelError(f"TorchScript file {spec.target} does not exist; check the path")
     try:
-        net = torch.jit.load(spec.target, map_location="cpu")
+        with warnings.catch_warnings():  # torch.jit.load's deprecation notice would break the one-line errors
+            warnings.simplefilter("ignore", FutureWarning)
+            net = torch.jit.load(spec.target, map_location="cpu")
     except RuntimeError as exc:
-        raise ModelError(f"cannot load {spec.target} as TorchScript ({str(exc).splitlines()[0]}); "
-                         "save it with torch.jit.save") from None
+        raise ModelError(f"cannot load {spec.target} as TorchScript ({error_reason(exc)}); "
+                         "save it with torch.jit.save (or use export:PATH.pt2 for torch.export programs)") from None
     size = _input_size(spec, None)
     num_classes = _int(spec, "num_classes", None) or _probe_classes(net, size or (224, 224))
     mean, std = normalisation(spec, "none")
     return Classifier(net, num_classes, mean, std, size, None, str(spec))
 
 
+def _option_value(text: str) -> int | float | str:
+    """A factory keyword from the spec's query: an int, else a float, else the text itself."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return text
+
+
 def load_python(spec: Spec, trust: bool) -> Classifier:
     module_name, _, attr = spec.target.partition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
+        factory = getattr(importlib.import_module(module_name), attr) if attr else None
     except (ImportError, AttributeError) as exc:
         raise SpecError(f"cannot import {spec.target} ({exc}); use python:package.module:factory with the "
                         "package on PYTHONPATH") from None
-    kwargs = {k: json.loads(v) if v.lstrip("-").replace(".", "", 1).isdigit() else v
-              for k, v in spec.options.items() if k not in COMMON_OPTIONS}
-    net = factory(**kwargs)
+    if not callable(factory):
+        raise SpecError(f"python:{spec.target} does not name a callable; use python:package.module:factory")
+    kwargs = {k: _option_value(v) for k, v in spec.options.items() if k not in COMMON_OPTIONS}
+    try:
+        net = factory(**kwargs)
+    except Exception as exc:  # user code may raise anything; --debug shows its traceback
+        raise ModelError(f"python:{spec.target} raised {error_reason(exc)} when called with {kwargs}; "
+                         "fix the factory or the spec's ?key=value options") from exc
     if isinstance(net, Classifier):
         return net
     if not isinstance(net, nn.Module):

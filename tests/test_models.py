@@ -1,0 +1,446 @@
+"""Every model spec form loads into one Classifier; checkpoints load safely; bad models fail in one line."""
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from foundation_helpers import assert_one_line_error, run_rbl
+from safetensors.torch import save_file
+from torch import nn
+
+from robustbench_local import Classifier, load_model
+from robustbench_local.errors import CheckpointRefused, ModelError, SpecError
+from robustbench_local.models import to_tensor
+from robustbench_local.models.exported import FixedBatch
+
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+RESNET10 = "torchvision:resnet18?num_classes=10"
+
+
+def pixels(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def scrambled_resnet18(seed: int = 1) -> nn.Module:
+    """A resnet18 (10 classes) whose weights and BN statistics are all non-default, in eval mode."""
+    torch.manual_seed(seed)
+    net = torchvision.models.resnet18(num_classes=10)
+    with torch.no_grad():
+        for name, buf in net.named_buffers():
+            if buf.is_floating_point():
+                buf.uniform_(0.5, 1.5) if "var" in name else buf.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def assert_eval_mode(model: Classifier) -> None:
+    assert isinstance(model, Classifier)
+    assert not any(m.training for m in model.modules())
+
+
+@pytest.fixture(scope="module")
+def resnet_source():
+    return scrambled_resnet18()
+
+
+# ---------------------------------------------------------------- built-in / torchvision / timm
+def test_builtin_digits_cnn_is_wrapped_with_its_normalisation(digits_model, digits_test):
+    assert_eval_mode(digits_model)
+    assert digits_model.num_classes == 10 and digits_model.input_size is None
+    x = to_tensor(digits_test.images[:5])
+    with torch.no_grad():
+        expected = digits_model.net((x - 0.5) / 0.5)  # the zoo entry's mean/std, applied by hand
+        assert torch.allclose(digits_model(x), expected, atol=1e-6)
+        feats = digits_model.features(x)
+        assert feats.shape == (5, 128)
+        assert torch.allclose(digits_model.net.head(feats), expected, atol=1e-5)
+
+
+def test_predict_is_batched_uint8_nhwc_and_independent_of_batch_size(digits_model, digits_test):
+    images = digits_test.images[:7]
+    small = digits_model.predict(images, batch_size=3)
+    whole = digits_model.predict(images)
+    assert small.dtype == np.float32 and small.shape == (7, 10)
+    np.testing.assert_allclose(small, whole, atol=1e-5)
+    with torch.no_grad():
+        direct = digits_model(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).numpy()
+    np.testing.assert_allclose(whole, direct, atol=1e-5)
+    assert digits_model.predict(images[:0]).shape == (0, 10)
+
+
+def test_predict_runs_in_eval_mode_and_restores_the_callers_mode(digits_test):
+    model = load_model("builtin:digits-cnn")
+    expected = model.predict(digits_test.images[:6])
+    model.train()  # e.g. left so by a training loop: BatchNorm would use batch statistics
+    np.testing.assert_allclose(model.predict(digits_test.images[:6], batch_size=4), expected, atol=1e-5)
+    assert all(m.training for m in model.modules())
+
+
+def test_torchvision_random_init_normalises_inside_and_exposes_head_input():
+    model = load_model(RESNET10)
+    assert_eval_mode(model)
+    assert model.num_classes == 10
+    x = pixels(3)
+    with torch.no_grad():
+        logits = model(x)
+        assert torch.allclose(logits, model.net((x - IMAGENET_MEAN) / IMAGENET_STD), atol=1e-5)
+        feats = model.features(x)
+        assert feats.shape == (3, 512)
+        assert torch.allclose(model.net.fc(feats), logits, atol=1e-5)
+
+
+def test_features_from_a_named_layer(resnet_source, tmp_path):
+    path = tmp_path / "resnet.safetensors"
+    save_file({k: v.contiguous() for k, v in resnet_source.state_dict().items()}, str(path))
+    model = load_model(f"{RESNET10}&weights={path}&features=layer3")
+    x = pixels(2)
+    with torch.no_grad():
+        net = resnet_source
+        h = net.maxpool(net.relu(net.bn1(net.conv1((x - IMAGENET_MEAN) / IMAGENET_STD))))
+        expected = net.layer3(net.layer2(net.layer1(h))).mean(dim=(-2, -1))  # spatial maps are average-pooled
+        assert torch.allclose(model.features(x), expected, atol=1e-5)
+    with pytest.raises(ModelError, match="no layer named"):
+        load_model(f"{RESNET10}&features=layer9").features(x)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_torchvision_from_local_weights_matches_source_model(tmp_path, resnet_source, suffix):
+    path = tmp_path / f"resnet{suffix}"
+    state = {k: v.contiguous() for k, v in resnet_source.state_dict().items()}
+    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    x = pixels(4)
+    with torch.no_grad():
+        expected = resnet_source((x - IMAGENET_MEAN) / IMAGENET_STD)
+        for model in (load_model(f"{RESNET10}&weights={path}"), load_model(str(path), arch=RESNET10)):
+            assert_eval_mode(model)
+            assert torch.allclose(model(x), expected, atol=1e-5)
+            assert model.features(x).shape == (4, 512)
+
+
+def test_pt_checkpoint_layouts_nested_and_dataparallel(tmp_path, digits_model, digits_test):
+    state = digits_model.net.state_dict()
+    path = tmp_path / "nested.pt"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}, path)
+    model = load_model(str(path), arch="builtin:digits-cnn")
+    np.testing.assert_allclose(model.predict(digits_test.images[:8]), digits_model.predict(digits_test.images[:8]),
+                               atol=1e-5)
+
+
+def test_timm_vit_random_init_resizes_32px_to_224():
+    timm = pytest.importorskip("timm")
+    model = load_model("timm:vit_tiny_patch16_224?num_classes=10")
+    assert_eval_mode(model)
+    assert model.num_classes == 10 and model.input_size == (224, 224)
+    seen: list[tuple] = []
+    model.net.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    x = pixels(2)
+    cfg = timm.data.resolve_data_config({}, model=model.net)
+    mean, std = torch.tensor(cfg["mean"]).view(1, 3, 1, 1), torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        logits = model(x)
+        big = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)  # upsampling: no antialias
+        assert torch.allclose(logits, model.net((big - mean) / std), atol=1e-4)
+        feats = model.features(x)
+    assert seen[0] == (2, 3, 224, 224)
+    assert feats.shape == (2, 192)
+    assert torch.allclose(model.net.head(feats), logits, atol=1e-4)
+
+
+# ---------------------------------------------------------------- TorchScript and torch.export
+def test_torchscript_file(tmp_path, resnet_source):
+    x = pixels(3)
+    path = tmp_path / "net.ts"
+    torch.jit.trace(resnet_source, x).save(str(path))
+    model = load_model(f"torchscript:{path}?input_size=32")
+    assert_eval_mode(model)
+    assert model.num_classes == 10  # probed from the file
+    with torch.no_grad():
+        assert torch.allclose(model(x), resnet_source(x), atol=1e-5)  # norm defaults to none
+    with pytest.raises(ModelError, match="penultimate features"):
+        model.features(x)
+
+
+@pytest.fixture(scope="module")
+def exported_programs(tmp_path_factory, resnet_source):
+    root = tmp_path_factory.mktemp("export")
+    example = (pixels(4),)
+    dynamic = torch.export.export(resnet_source, example,
+                                  dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=512)}})
+    torch.export.save(dynamic, root / "dynamic.pt2")
+    torch.export.save(torch.export.export(resnet_source, example), root / "static.pt2")
+    return root
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "static"])
+def test_torch_export_program_any_batch_size(exported_programs, resnet_source, kind):
+    model = load_model(f"export:{exported_programs / kind}.pt2")
+    assert_eval_mode(model)
+    assert model.num_classes == 10 and model.input_size == (32, 32)
+    assert isinstance(model.net, FixedBatch) == (kind == "static")
+    x = pixels(7, seed=3)  # 7 = 4 + 3: the static program's last chunk is padded
+    with torch.no_grad():
+        assert torch.allclose(model(x), resnet_source(x), atol=1e-5)
+    uint8 = (x.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+    with torch.no_grad():
+        expected = resnet_source(torch.from_numpy(uint8).permute(0, 3, 1, 2).float() / 255).numpy()
+    np.testing.assert_allclose(model.predict(uint8, batch_size=5), expected, atol=1e-5)
+
+
+def test_static_export_refuses_other_batch_sizes_unwrapped(exported_programs):
+    program = torch.export.load(str(exported_programs / "static.pt2")).module()
+    with pytest.raises((AssertionError, RuntimeError), match="4"):  # torch's guard: x.size()[0] == 4
+        program(pixels(3))
+
+
+# ---------------------------------------------------------------- bare weights + --arch, python: factories
+def test_safetensors_state_dict_with_arch(tmp_path, digits_model, digits_test):
+    path = tmp_path / "digits.safetensors"
+    save_file({k: v.contiguous() for k, v in digits_model.net.state_dict().items()}, str(path))
+    model = load_model(str(path), arch="builtin:digits-cnn")
+    assert_eval_mode(model)
+    np.testing.assert_allclose(model.predict(digits_test.images[:16]), digits_model.predict(digits_test.images[:16]),
+                               atol=1e-5)
+    with pytest.raises(SpecError, match="--arch"):
+        load_model(str(path))
+
+
+def write_module(tmp_path, monkeypatch, name: str, body: str) -> None:
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_python_factory_with_options(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "rbl_factory_ok", """
+        from torch import nn
+
+        def make(width=2, num_classes=4):
+            return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, width), nn.ReLU(), nn.Linear(width, num_classes))
+    """)
+    model = load_model("python:rbl_factory_ok:make?width=6&input_size=8")
+    assert_eval_mode(model)
+    assert model.num_classes == 4 and model.input_size == (8, 8)
+    x = pixels(3, size=8)
+    with torch.no_grad():
+        logits = model(x)
+        assert torch.allclose(logits, model.net(x), atol=1e-6)  # norm defaults to none
+        feats = model.features(x)
+    assert feats.shape == (3, 6)
+    assert torch.allclose(model.net[-1](feats), logits, atol=1e-6)
+    with torch.no_grad():  # 32 px input is resized to the declared 8 px
+        assert model(pixels(2, size=32)).shape == (2, 4)
+
+
+def test_python_factory_option_values_and_failures_are_one_line(tmp_path, monkeypatch, digits_test):
+    write_module(tmp_path, monkeypatch, "rbl_factory_opts", """
+        from torch import nn
+
+        seen = {}
+
+        def make(width=2, scale=1.0, act="relu"):
+            seen.update(width=width, scale=scale, act=act)
+            return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, width), nn.Linear(width, 3))
+
+        def boom():
+            raise RuntimeError("factory exploded")
+
+        not_a_factory = 3
+    """)
+    import rbl_factory_opts
+
+    load_model("python:rbl_factory_opts:make?width=5&scale=.5&act=gelu&input_size=8")
+    assert rbl_factory_opts.seen == {"width": 5, "scale": 0.5, "act": "gelu"}
+    load_model("python:rbl_factory_opts:make?scale=2.&input_size=8")
+    assert rbl_factory_opts.seen["scale"] == 2.0
+    for spec, error, needle in [
+        ("python:rbl_factory_opts:make?widht=3&input_size=8", ModelError, "unexpected keyword"),
+        ("python:rbl_factory_opts:boom", ModelError, "factory exploded"),
+        ("python:rbl_factory_opts:not_a_factory", SpecError, "callable"),
+        ("python:rbl_factory_opts", SpecError, "callable"),
+        ("python:rbl_no_such_module:make", SpecError, "cannot import"),
+        ("python:rbl_factory_opts:make", ModelError, "?input_size="),  # the 224 px probe cannot pass an 8 px MLP
+    ]:
+        with pytest.raises(error, match=re.escape(needle)) as info:
+            load_model(spec)
+        assert "\n" not in str(info.value)
+    small = load_model("python:rbl_factory_opts:make?num_classes=3")  # no probe, but 32 px data won't fit
+    with pytest.raises(ModelError, match=r"\(32, 32, 3\)"):
+        small.predict(digits_test.images[:2])
+
+
+def test_python_factory_may_return_a_classifier(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "rbl_factory_clf", """
+        from torch import nn
+        from robustbench_local import Classifier
+
+        def make():
+            return Classifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(3)), 3, name="custom")
+    """)
+    model = load_model("python:rbl_factory_clf:make")
+    assert model.name == "custom" and model.num_classes == 3
+
+
+# ---------------------------------------------------------------- safe loading
+class Payload:
+    """Unpickling this creates the directory `marker`: stands in for any code a pickle can run."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+@pytest.fixture()
+def malicious_checkpoint(tmp_path, digits_model):
+    marker = tmp_path / "PAYLOAD_RAN"
+    path = tmp_path / "bad.pt"
+    torch.save({"state_dict": digits_model.net.state_dict(), "extra": Payload(str(marker))}, path)
+    assert not marker.exists()
+    return path, marker
+
+
+def test_malicious_pickle_is_refused_and_never_runs(malicious_checkpoint):
+    path, marker = malicious_checkpoint
+    with pytest.raises(CheckpointRefused, match="--trust-checkpoint") as info:
+        load_model(str(path), arch="builtin:digits-cnn")
+    assert "\n" not in str(info.value)
+    with pytest.raises(CheckpointRefused):
+        load_model(f"builtin:digits-cnn?weights={path}")
+    assert not marker.exists()
+
+
+def test_malicious_pickle_loads_only_when_trusted(malicious_checkpoint, digits_model, digits_test):
+    path, marker = malicious_checkpoint
+    model = load_model(str(path), arch="builtin:digits-cnn", trust_checkpoint=True)
+    assert marker.exists()  # trusting a checkpoint means letting it run its code
+    np.testing.assert_allclose(model.predict(digits_test.images[:4]), digits_model.predict(digits_test.images[:4]),
+                               atol=1e-5)
+
+
+def test_cli_refuses_malicious_checkpoint(malicious_checkpoint, tmp_path):
+    path, marker = malicious_checkpoint
+    outcome = run_rbl("evaluate", str(path), "--arch", "builtin:digits-cnn", "--data", "builtin:digits",
+                      "--out", str(tmp_path / "run"))
+    assert_one_line_error(outcome, "refusing", "mkdir", "--trust-checkpoint")  # names the code it would run
+    assert not marker.exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_trust_checkpoint_flag_loads_it(malicious_checkpoint, tmp_path):
+    path, marker = malicious_checkpoint
+    outcome = run_rbl("evaluate", str(path), "--arch", "builtin:digits-cnn", "--trust-checkpoint",
+                      "--data", "builtin:digits", "--limit", "20", "--out", str(tmp_path / "run"))
+    assert outcome.exit_code == 0, outcome.stderr
+    assert marker.exists() and (tmp_path / "run" / "metrics.csv").is_file()
+
+
+def test_whole_pickled_module_is_refused_then_trusted(tmp_path, digits_model, digits_test):
+    path = tmp_path / "whole.pt"
+    torch.save(digits_model.net, path)
+    with pytest.raises(CheckpointRefused, match="DigitsCNN"):
+        load_model(str(path), arch="builtin:digits-cnn")
+    trusted = load_model(str(path), arch="builtin:digits-cnn", trust_checkpoint=True)
+    np.testing.assert_allclose(trusted.predict(digits_test.images[:4]), digits_model.predict(digits_test.images[:4]),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world", b"\x80\x02]q\x00."], ids=["empty", "text", "list"])
+def test_files_that_are_not_state_dicts_are_model_errors(tmp_path, content, misfit_weights):
+    path = tmp_path / "odd.pt"
+    path.write_bytes(content)
+    for trust in (False, True):
+        with pytest.raises(ModelError) as info:
+            load_model(str(path), arch="builtin:digits-cnn", trust_checkpoint=trust)
+        assert not isinstance(info.value, CheckpointRefused) and "\n" not in str(info.value)
+    renamed = tmp_path / "safetensors_in_disguise.pt"
+    renamed.write_bytes(Path(misfit_weights).read_bytes())
+    with pytest.raises(ModelError, match="cannot read"):
+        load_model(str(renamed), arch="builtin:digits-cnn")
+    pickled = tmp_path / "pickle.safetensors"
+    torch.save({}, pickled)
+    with pytest.raises(ModelError, match="safetensors"):
+        load_model(str(pickled), arch="builtin:digits-cnn")
+
+
+# ---------------------------------------------------------------- bad model input: one line, exit 2
+@pytest.fixture()
+def nan_factory(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "rbl_factory_nan", """
+        import torch
+        from torch import nn
+
+        class NaNNet(nn.Module):
+            def forward(self, x):
+                return torch.full((x.shape[0], 10), float("nan"))
+
+        def make():
+            return NaNNet()
+    """)
+    return "python:rbl_factory_nan:make?input_size=32"
+
+
+@pytest.fixture()
+def misfit_weights(tmp_path, digits_model):
+    path = tmp_path / "digits10.safetensors"
+    save_file({k: v.contiguous() for k, v in digits_model.net.state_dict().items()}, str(path))
+    return str(path)
+
+
+def test_library_errors_are_typed(tmp_path, nan_factory, misfit_weights, digits_test):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(f"torchscript:{tmp_path / 'missing.ts'}")
+    with pytest.raises(SpecError, match="unknown model spec"):
+        load_model("onnx:model.onnx")
+    with pytest.raises(SpecError, match="digits-cnn"):
+        load_model("builtin:no-such-net")
+    with pytest.raises(ModelError, match="do not fit"):
+        load_model(misfit_weights, arch="torchvision:resnet18?num_classes=10")
+    with pytest.raises(ModelError, match="non-finite"):
+        load_model(nan_factory).predict(digits_test.images[:3])
+
+
+@pytest.mark.parametrize("scheme", ["torchscript", "export"])
+@pytest.mark.parametrize("content", [b"", b"plain text"], ids=["empty", "text"])
+def test_unreadable_program_files_are_one_line_model_errors(tmp_path, scheme, content):
+    path = tmp_path / ("model.pt2" if scheme == "export" else "model.ts")
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match="cannot load") as info:
+        load_model(f"{scheme}:{path}")
+    assert "\n" not in str(info.value)
+
+
+def evaluate_args(model: str, out, *extra: str) -> list[str]:
+    return ["evaluate", model, "--data", "builtin:digits", "--limit", "8", "--out", str(out), *extra]
+
+
+@pytest.mark.parametrize("case", ["missing file", "missing weights", "unknown scheme", "unknown builtin",
+                                  "wrong class count", "non-finite logits", "misfit weights",
+                                  "misfit num_classes", "weights without --arch", "not torchscript",
+                                  "not an export program", "not a checkpoint"])
+def test_cli_bad_model_is_one_line_exit_2(case, tmp_path, nan_factory, misfit_weights):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    args, needles = {
+        "not a checkpoint": (evaluate_args(str(tmp_path / "empty.pt"), tmp_path / "r", "--arch", "builtin:digits-cnn"),
+                             ["cannot read"]),
+        "not torchscript": (evaluate_args(f"torchscript:{misfit_weights}", tmp_path / "r"), ["torch.jit.save"]),
+        "not an export program": (evaluate_args(f"export:{misfit_weights}", tmp_path / "r"), ["torch.export.save"]),
+        "missing file": (evaluate_args(f"torchscript:{tmp_path / 'nope.ts'}", tmp_path / "r"), ["does not exist"]),
+        "missing weights": (evaluate_args(str(tmp_path / "nope.safetensors"), tmp_path / "r", "--arch", RESNET10),
+                            ["does not exist"]),
+        "unknown scheme": (evaluate_args("onnx:model.onnx", tmp_path / "r"), ["unknown model spec"]),
+        "unknown builtin": (evaluate_args("builtin:no-such-net", tmp_path / "r"), ["no-such-net"]),
+        "wrong class count": (evaluate_args("torchvision:resnet18", tmp_path / "r"), ["1000", "10"]),
+        "non-finite logits": (evaluate_args(nan_factory, tmp_path / "r"), ["non-finite"]),
+        "misfit weights": (evaluate_args(misfit_weights, tmp_path / "r", "--arch", RESNET10), ["do not fit"]),
+        "misfit num_classes": (evaluate_args(misfit_weights, tmp_path / "r", "--arch", "builtin:digits-cnn?num_classes=3"),
+                               ["do not fit"]),
+        "weights without --arch": (evaluate_args(misfit_weights, tmp_path / "r"), ["--arch"]),
+    }[case]
+    assert_one_line_error(run_rbl(*args), *needles)
