@@ -51,4 +51,4 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     Example:
       rbl evaluate builtin:digits-cnn --data builtin:digits --suite clean --out runs/clean
     """
-    ctx.obj = {"debug": debug, "quiet": quiet or not sys.stderr.isatty()}
+    ctx.obj = {"debug": debug, "quiet": quiet}  # progress bars also switch off by themselves off a TTY

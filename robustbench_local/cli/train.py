@@ -34,12 +34,13 @@ from .evaluate import parse_fraction
               "standard, piecewise for PGD-AT/TRADES, cyclic for Fast-AT).")
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds initialisation, order and attacks.")
+@click.option("--limit", type=click.IntRange(min=1), help="Train on a deterministic subset of N training images.")
 @click.option("--val-steps", type=int, default=10, show_default=True, help="PGD steps of the robust validation.")
 @click.option("--arch", help="Architecture spec when MODEL is a bare weights file (fine-tuning).")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow pickled checkpoints (only files you trust).")
 @click.pass_context
 def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, beta, epochs, lr, schedule,
-              batch_size, seed, val_steps, arch, trust_checkpoint) -> None:
+              batch_size, seed, limit, val_steps, arch, trust_checkpoint) -> None:
     """Train MODEL (from scratch with ?weights=none, or fine-tune any loadable checkpoint) on --data.
 
     Each epoch logs train loss, clean and PGD robust validation accuracy to OUT/log.csv; keeps
@@ -60,12 +61,12 @@ def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, b
     robust_val = None if method == "standard" else functools.partial(robust_accuracy, eps=eps_value, steps=val_steps)
     torch.manual_seed(seed)  # the seed covers weight initialisation too
     net = load_model(model, arch, trust_checkpoint)
-    train_set, val_set = load_data(data, "train"), load_data(data, "val")
+    train_set, val_set = load_data(data, "train", limit), load_data(data, "val")
     args = ["rbl", "train", model, "--data", data, "--method", method]
     if method != "standard":
         args += ["--eps", eps, "--steps", str(steps), "--val-steps", str(val_steps)]
     args += ["--epochs", str(epochs), "--lr", str(lr), "--batch-size", str(batch_size), "--seed", str(seed),
-             "--out", str(out)] + (["--arch", arch] if arch else [])
+             "--out", str(out)] + (["--arch", arch] if arch else []) + (["--limit", str(limit)] if limit else [])
     card = {"model": model, "data": data, "command": shlex.join(args), "loss": repr(loss_fn)}
     summary = train(net, train_set, val_set, config, out, loss_fn, card, Progress(ctx.obj["quiet"]), robust_val)
     load_weights_into(net, Path(out) / "best.safetensors")
