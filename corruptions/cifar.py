@@ -90,11 +90,11 @@ def glass_blur(x, c):
     sigma, delta, iterations = c
     y = np.uint8(gaussian(_unit(x), sigma=sigma, channel_axis=-1) * 255)
     h_max, w_max = y.shape[0] - delta, y.shape[1] - delta
-    rng = active_random()
-    for _ in range(iterations):
-        for h in range(h_max, delta, -1):
-            for w in range(w_max, delta, -1):
-                dx, dy = rng.randint(-delta, delta, size=(2,))
+    # all offsets in one draw (the same numbers as one (dx, dy) draw per pixel), then the sequential loop
+    offsets = active_random().randint(-delta, delta, size=(iterations, h_max - delta, w_max - delta, 2)).tolist()
+    for steps in offsets:
+        for h, row in zip(range(h_max, delta, -1), steps):
+            for w, (dx, dy) in zip(range(w_max, delta, -1), row):
                 y[h, w] = y[h + dy, w + dx]  # the original's "swap" of views copies one pixel onto the other
     return _to_255(gaussian(y / 255.0, sigma=sigma, channel_axis=-1))
 
