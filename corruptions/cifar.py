@@ -131,7 +131,7 @@ def fog(x, c):
     return _to_255(u * peak / (peak + c[0]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _frost_texture(index: int) -> np.ndarray:
     """Frost texture `index` as RGB, shrunk 0.2x as CIFAR-10-C does (read once per process)."""
     path = Path(_ic().__file__).parent / "frost" / FROST_FILES[index]

@@ -93,7 +93,7 @@ def random_noise(image: np.ndarray, mode: str = "gaussian", rng: Any = None, **k
     return skimage.util.random_noise(image, mode=mode, rng=rng, **kwargs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_imread(filename: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     image = cv2.imread(filename, flags)
     image.flags.writeable = False

@@ -112,5 +112,12 @@ def summary_rows(metrics: pd.DataFrame) -> list[dict]:
     return rows
 
 
-__all__ = ["ALEXNET_CLEAN_ERR", "ALEXNET_ERR", "ce_alexnet", "relative_ce_alexnet", "mce_alexnet",
-           "relative_mce_alexnet", "summary_rows"]
+__all__ = [
+    "ALEXNET_CLEAN_ERR",
+    "ALEXNET_ERR",
+    "ce_alexnet",
+    "mce_alexnet",
+    "relative_ce_alexnet",
+    "relative_mce_alexnet",
+    "summary_rows",
+]

@@ -1,7 +1,7 @@
 """Suite `corruptions`: accuracy and calibration per corruption x severity, with mCE-style summaries."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class CorruptionSuite(BaseSuite):
                     "auto", _workers_option),
     )
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
-    demo_options = {"corruptions": "common", "severities": "1,5"}  # 30 cheap 32-px tasks
+    demo_options: ClassVar[dict[str, Any]] = {"corruptions": "common", "severities": "1,5"}  # 30 cheap 32-px tasks
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]:
         shared = {"params": options["params"], "backend": options["backend"]}

@@ -67,7 +67,7 @@ def test_suite_records_match_an_independent_loop(digits_model, digits_test, tmp_
             images = corrupt_images(data.images, c, s, seed=0, ids=data.ids, params="cifar-10-c")
             accs[c, s] = float((digits_model.predict(images).argmax(1) == data.labels).mean())
             assert m[f"{c}/{s}", "acc"] == pytest.approx(accs[c, s])
-            assert ("{}/{}".format(c, s), "ece_15_equal_width_ts") in m.index
+            assert (f"{c}/{s}", "ece_15_equal_width_ts") in m.index
     assert m["clean", "acc"] == pytest.approx(float((digits_model.predict(data.images).argmax(1) == data.labels).mean()))
     assert m["common", "mean_corruption_acc"] == pytest.approx(np.mean(list(accs.values())))
     assert m["severity=5", "mean_corruption_acc"] == pytest.approx((accs["contrast", 5] + accs["gaussian_noise", 5]) / 2)
