@@ -46,4 +46,4 @@ def load_data(spec: str, split: str = "test", limit: int | None = None) -> Sampl
     return data.limit(limit)
 
 
-__all__ = ["BUILTIN_DATASETS", "SCHEMES", "SampleSet", "load_data"]
+__all__ = ["SampleSet", "load_data", "BUILTIN_DATASETS", "SCHEMES"]
