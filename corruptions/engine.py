@@ -7,9 +7,11 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
+from robustbench_local.errors import RunError
 from robustbench_local.seeding import derive_seed
 
 from .backends import get_backend
@@ -56,9 +58,19 @@ def _chunks(images: np.ndarray, seeds: np.ndarray, backend, corruption: str, sev
     for s in starts:
         pending.append(pool.submit(backend, images[s:s + CHUNK], corruption, severity, seeds[s:s + CHUNK], params))
         if len(pending) >= 2 * workers:
-            yield pending.popleft().result()
+            yield _collect(pending.popleft(), workers)
     while pending:
-        yield pending.popleft().result()
+        yield _collect(pending.popleft(), workers)
+
+
+def _collect(future: Future, workers: int) -> np.ndarray:
+    """The chunk a worker returned; a dead worker (e.g. killed for memory) drops the pool and says what to do."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        _POOLS.pop(workers, None)
+        raise RunError("a corruption worker process died (out of memory?); rerun with fewer "
+                       "--corruption-workers or a smaller --batch-size (finished tasks are kept)") from None
 
 
 def corrupted_batches(images: np.ndarray, corruption: str, severity: int, seeds: np.ndarray, params: str,

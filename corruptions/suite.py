@@ -66,10 +66,10 @@ class CorruptionSuite(BaseSuite):
     def run(self, condition: Condition, ctx: TaskContext) -> Records:
         data = ctx.data
         if condition.name == "clean":
-            if is_precomputed(data):
-                return classification_records(np.zeros((0, data.num_classes), np.float32), data.labels[:0],
-                                              data.ids[:0])
-            return classification_records(ctx.clean_logits(), data.labels, data.ids)
+            if is_precomputed(data):  # no clean images in a precomputed set: an empty task, no metrics
+                return self._records(np.zeros((0, data.num_classes), np.float32), data.labels[:0], data.ids[:0],
+                                     "none", 0, {"source": "precomputed", "note": "no clean images"})
+            return self._records(ctx.clean_logits(), data.labels, data.ids, "none", 0, {"source": "clean pass"})
         c, s = condition.params["corruption"], condition.params["severity"]
         if is_precomputed(data):
             index = precomputed_index(data, c, s)

@@ -101,3 +101,25 @@ def test_threads_do_not_disturb_each_other_or_the_global_state():
     for n in names:
         np.testing.assert_array_equal(results[n], serial[n])
     np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_frost_textures_are_read_once_per_process():
+    from corruptions import cifar, compat
+
+    images = RNG.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    for params in ("imagenet-c", "cifar-10-c"):
+        for severity in SEVERITIES:
+            corrupt_images(images, "frost", severity, params=params)
+    assert compat._cached_imread.cache_info().misses <= 5  # frost draws from the first 5 of 6 textures
+    assert compat._cached_imread.cache_info().hits >= 60 - 5
+    assert cifar._frost_texture.cache_info().misses <= 5
+
+
+def test_parameter_set_chosen_by_image_size_with_a_notice():
+    from corruptions.api import resolve_params
+
+    notes: list[str] = []
+    assert resolve_params(None, IMAGES_32, notes.append) == "cifar-10-c"
+    assert resolve_params("auto", IMAGE_224, notes.append) == "imagenet-c"
+    assert resolve_params("imagenet-c", IMAGES_32, notes.append) == "imagenet-c"
+    assert len(notes) == 2 and "--params" in notes[0]
