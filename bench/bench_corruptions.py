@@ -19,11 +19,11 @@ def _plain_loop(images: np.ndarray) -> None:
                 corrupt(image, severity=s, corruption_name=name)
 
 
-def _engine(images: np.ndarray, workers: int) -> None:
+def _engine(images: np.ndarray, workers: int, params: str = "imagenet-c") -> None:
     ids = np.arange(len(images))
     for name in COMMON:
         for s in SEVERITIES:
-            for _ in corrupted_batches(images, name, s, sample_seeds(0, ids, name, s), "imagenet-c", workers=workers):
+            for _ in corrupted_batches(images, name, s, sample_seeds(0, ids, name, s), params, workers=workers):
                 pass
 
 
@@ -51,7 +51,7 @@ def main() -> None:
     imagecorruptions()
     _engine(rng.integers(0, 256, (workers, 32, 32, 3), dtype=np.uint8), workers)  # start the pool untimed
     print(f"full sweep = 15 common corruptions x 5 severities, imagenet-c parameters, {workers} worker processes")
-    for size, n in ((32, 64), (224, 2)):
+    for size, n in ((32, 64), (224, 3)):
         images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
         plain = _sweep_rate(_plain_loop, images)
         inproc = _sweep_rate(_engine, images, 0)
@@ -59,6 +59,10 @@ def main() -> None:
         print(f"{size:>3} px, {n} images: plain imagecorruptions loop {plain:8.1f} img/s | engine in-process "
               f"{inproc:8.1f} img/s ({inproc / plain:.2f}x) | engine {workers} processes {pooled:8.1f} img/s "
               f"({pooled / plain:.2f}x)")
+    images = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    print(f" 32 px, 64 images, cifar-10-c parameters (no imagecorruptions peer): engine in-process "
+          f"{_sweep_rate(_engine, images, 0, 'cifar-10-c'):8.1f} img/s | engine {workers} processes "
+          f"{_sweep_rate(_engine, images, workers, 'cifar-10-c'):8.1f} img/s")
     small, large = 2_000, 8_000
     for w in (0, workers):
         a, b = _peak_streaming(small, w), _peak_streaming(large, w)
