@@ -52,12 +52,18 @@ def active_random() -> Any:
 @contextmanager
 def stream(seed: int) -> Iterator[np.random.RandomState]:
     """Within the block, imagecorruptions (in this thread) draws from RandomState(seed), not the global state."""
-    previous = getattr(_local, "state", None)
-    _local.state = np.random.RandomState(seed)
+    # One RandomState per thread and nesting depth, re-seeded on entry: seeding costs ~3 us, creating ~150 us.
+    states: list[np.random.RandomState] = _local.__dict__.setdefault("states", [])
+    depth = _local.__dict__.get("depth", 0)
+    if depth == len(states):
+        states.append(np.random.RandomState())
+    state, previous = states[depth], getattr(_local, "state", None)
+    state.seed(seed)
+    _local.state, _local.depth = state, depth + 1
     try:
-        yield _local.state
+        yield state
     finally:
-        _local.state = previous
+        _local.state, _local.depth = previous, depth
 
 
 class _RandomProxy:

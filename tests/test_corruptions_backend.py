@@ -123,3 +123,15 @@ def test_parameter_set_chosen_by_image_size_with_a_notice():
     assert resolve_params("auto", IMAGE_224, notes.append) == "imagenet-c"
     assert resolve_params("imagenet-c", IMAGES_32, notes.append) == "imagenet-c"
     assert len(notes) == 2 and "--params" in notes[0]
+
+
+def test_streams_nest_and_restore():
+    from corruptions.compat import active_random, stream
+
+    with stream(1) as outer:
+        first = outer.randint(1000)
+        with stream(2) as inner:
+            assert inner is not outer and inner.randint(1000) == np.random.RandomState(2).randint(1000)
+        assert active_random() is outer
+        assert outer.randint(1000) == np.random.RandomState(1).randint(1000, size=2)[1] and first >= 0
+    assert active_random() is np.random
