@@ -16,7 +16,7 @@ from robustbench_local.seeding import derive_seed
 
 from .backends import get_backend
 
-CHUNK = 16  # images per job sent to a worker process
+CHUNK_PIXELS = 64 * 32 * 32  # pixels per job sent to a worker process (64 images at 32 px, 1 at 224 px)
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
@@ -48,15 +48,16 @@ def shutdown_pools() -> None:
 
 def _chunks(images: np.ndarray, seeds: np.ndarray, backend, corruption: str, severity: int, params: str,
             workers: int) -> Iterator[np.ndarray]:
-    """Corrupted chunks of CHUNK images in order; at most 2 x workers chunks are in flight."""
-    starts = range(0, len(images), CHUNK)
+    """Corrupted chunks (about CHUNK_PIXELS each) in order; at most 2 x workers chunks are in flight."""
+    size = max(1, CHUNK_PIXELS // (images.shape[1] * images.shape[2]))
+    starts = range(0, len(images), size)
     if workers <= 1:
         for s in starts:
-            yield backend(images[s:s + CHUNK], corruption, severity, seeds[s:s + CHUNK], params)
+            yield backend(images[s:s + size], corruption, severity, seeds[s:s + size], params)
         return
     pool, pending = _pool(workers), deque[Future]()
     for s in starts:
-        pending.append(pool.submit(backend, images[s:s + CHUNK], corruption, severity, seeds[s:s + CHUNK], params))
+        pending.append(pool.submit(backend, images[s:s + size], corruption, severity, seeds[s:s + size], params))
         if len(pending) >= 2 * workers:
             yield _collect(pending.popleft(), workers)
     while pending:

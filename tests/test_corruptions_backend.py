@@ -64,7 +64,10 @@ def test_cifar_10_c_formulas_against_hand_computation():
 
 
 @pytest.mark.parametrize("name", ["gaussian_noise", "impulse_noise", "glass_blur", "frost", "fog", "elastic_transform"])
-def test_independent_of_batch_size_order_and_workers(name):
+def test_independent_of_batch_size_order_and_workers(name, monkeypatch):
+    from corruptions import engine
+
+    monkeypatch.setattr(engine, "CHUNK_PIXELS", 5 * 32 * 32)  # 5-image jobs, so both workers get several
     images = RNG.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
     ids = np.array([f"img-{i}" for i in range(24)])
     reference = corrupt_images(images, name, 3, seed=5, ids=ids, params="imagenet-c", workers=0)
