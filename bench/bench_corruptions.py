@@ -1,6 +1,7 @@
 """Corruption step: images/s of a full 15 x 5 sweep vs a plain imagecorruptions loop; peak memory vs data size."""
 from __future__ import annotations
 
+import os
 import time
 import tracemalloc
 
@@ -50,7 +51,8 @@ def main() -> None:
     workers = default_workers()
     imagecorruptions()
     _engine(rng.integers(0, 256, (workers, 32, 32, 3), dtype=np.uint8), workers)  # start the pool untimed
-    print(f"full sweep = 15 common corruptions x 5 severities, imagenet-c parameters, {workers} worker processes")
+    print(f"full sweep = 15 common corruptions x 5 severities, imagenet-c parameters, {workers} worker processes "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work on the machine caps the gain)")
     for size, n in ((32, 64), (224, 3)):
         images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
         plain = _sweep_rate(_plain_loop, images)
