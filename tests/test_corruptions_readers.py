@@ -80,3 +80,26 @@ def test_imagenetc_reader(tmp_path, digits_test):
     assert only.ids.tolist() == ["snow/5/n01/ILSVRC2012_val_00000001.JPEG"]
     with pytest.raises(DataError, match="is missing"):
         load_data(f"imagenetc:{tmp_path}?corruptions=snow&severities=1")
+
+
+def test_suite_on_imagenetc(tmp_path):
+    import torch
+
+    from robustbench_local.models import Classifier
+
+    rng = np.random.default_rng(1)
+    for c, s in (("fog", 1), ("fog", 2)):
+        for w in ("n01", "n02"):
+            folder = tmp_path / c / str(s) / w
+            folder.mkdir(parents=True)
+            for k in range(2):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"v{k}.JPEG")
+    torch.manual_seed(0)
+    model = Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)), 2, name="tiny")
+    run = evaluate(model, f"imagenetc:{tmp_path}", suites=["corruptions"], calibration_data=None,
+                   corruptions="fog", severities="1,2")
+    m = run.metrics.set_index(["condition", "metric"]).value
+    data = load_data(f"imagenetc:{tmp_path}?corruptions=fog&severities=2")
+    expected = (model.predict(data.images).argmax(1) == data.labels).mean()
+    assert m["fog/2", "acc"] == pytest.approx(expected)
+    assert m["weather", "mean_corruption_acc"] == pytest.approx((m["fog/1", "acc"] + m["fog/2", "acc"]) / 2)

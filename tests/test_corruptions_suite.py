@@ -128,3 +128,18 @@ def test_cli_list_corruptions():
     result = CliRunner().invoke(cli, ["list", "corruptions"])
     assert result.exit_code == 0
     assert "glass_blur" in result.output and "cifar-10-c" in result.output and "reference" in result.output
+
+
+def test_clean_pass_is_computed_once_across_suites(digits_model, digits_test, tmp_path, monkeypatch):
+    data = digits_test.limit(20)
+    calls = []
+    original = type(digits_model).predict
+
+    def counting(self, images, batch_size=256):
+        calls.append(images.shape == data.images.shape and np.array_equal(images, data.images))
+        return original(self, images, batch_size)
+
+    monkeypatch.setattr(type(digits_model), "predict", counting)
+    evaluate(digits_model, data, suites=["clean", "corruptions"], out=tmp_path / "run", calibration_data=None,
+             corruptions="contrast", severities="1,2", corruption_workers="0")
+    assert sum(calls) == 1  # the clean images went through the model once, shared by both suites
