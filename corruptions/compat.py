@@ -18,8 +18,9 @@ here without copying its code and without touching numpy, scikit-image or setupt
    ``np.random.seed(s); corrupt(...)`` and a `stream(s)` block give identical images, impulse_noise
    included, and concurrent threads never share or disturb a stream.
 
-A performance fix rides along: frost re-read its texture PNG/JPEG on every call; ``cv2.imread`` in
-imagecorruptions' namespace is cached, so textures are read once per process.
+A performance fix rides along: frost re-read and re-scaled its texture on every call (~10 ms); in
+imagecorruptions' namespace ``cv2.imread`` is cached (textures are read once per process) and ``cv2.resize``
+of a cached texture is memoised per target size (same pixels, read-only arrays).
 The scipy ``ndimage.interpolation`` DeprecationWarning raised at import is silenced.
 """
 from __future__ import annotations
@@ -99,11 +100,31 @@ def random_noise(image: np.ndarray, mode: str = "gaussian", rng: Any = None, **k
     return skimage.util.random_noise(image, mode=mode, rng=rng, **kwargs)
 
 
+_TEXTURES: dict[int, tuple] = {}  # id of a cached (never freed) texture -> its imread arguments
+
+
 @functools.cache
-def _cached_imread(filename: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
-    image = cv2.imread(filename, flags)
+def _cached_imread(*args: Any) -> np.ndarray:
+    """cv2.imread, once per file and process; the array is read-only."""
+    image = cv2.imread(*args)
     image.flags.writeable = False
+    _TEXTURES[id(image)] = args
     return image
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_texture_resize(texture: tuple, dsize: tuple[int, int], interpolation: int) -> np.ndarray:
+    resized = cv2.resize(_cached_imread(*texture), dsize, interpolation=interpolation)
+    resized.flags.writeable = False
+    return resized
+
+
+def _resize(src: np.ndarray, dsize: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+    """cv2.resize that reuses the result for a cached texture (frost rescales it identically for each image size)."""
+    texture = _TEXTURES.get(id(src))
+    if texture is None or args or set(kwargs) - {"interpolation"}:
+        return cv2.resize(src, dsize, *args, **kwargs)
+    return _cached_texture_resize(texture, tuple(dsize), kwargs.get("interpolation", cv2.INTER_LINEAR))
 
 
 def _resource_filename(module_name: str, resource: str) -> str:
@@ -135,7 +156,7 @@ def _patch(module: types.ModuleType) -> None:
     module.np = _Overlay(np, float_=np.float64, random=_RandomProxy())
     module.sk = _Overlay(skimage, util=_Overlay(skimage.util, random_noise=random_noise))
     module.gaussian = gaussian
-    module.cv2 = _Overlay(cv2, imread=_cached_imread)
+    module.cv2 = _Overlay(cv2, imread=_cached_imread, resize=_resize)
     module._rbl_compat = True
 
 
