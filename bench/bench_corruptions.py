@@ -53,7 +53,7 @@ def main() -> None:
     _engine(rng.integers(0, 256, (workers, 32, 32, 3), dtype=np.uint8), workers)  # start the pool untimed
     print(f"full sweep = 15 common corruptions x 5 severities, imagenet-c parameters, {workers} worker processes "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work on the machine caps the gain)")
-    for size, n in ((32, 64), (224, 3)):
+    for size, n in ((32, 256), (224, 3)):
         images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
         plain = _sweep_rate(_plain_loop, images)
         inproc = _sweep_rate(_engine, images, 0)
@@ -61,8 +61,8 @@ def main() -> None:
         print(f"{size:>3} px, {n} images: plain imagecorruptions loop {plain:8.1f} img/s | engine in-process "
               f"{inproc:8.1f} img/s ({inproc / plain:.2f}x) | engine {workers} processes {pooled:8.1f} img/s "
               f"({pooled / plain:.2f}x)")
-    images = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
-    print(f" 32 px, 64 images, cifar-10-c parameters (no imagecorruptions peer): engine in-process "
+    images = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
+    print(f" 32 px, 256 images, cifar-10-c parameters (no imagecorruptions peer): engine in-process "
           f"{_sweep_rate(_engine, images, 0, 'cifar-10-c'):8.1f} img/s | engine {workers} processes "
           f"{_sweep_rate(_engine, images, workers, 'cifar-10-c'):8.1f} img/s")
     small, large = 2_000, 8_000
