@@ -92,6 +92,7 @@ class BaseSuite:
 
 SUITE_MODULES = {
     "clean": "robustbench_local.clean",
+    "corruptions": "corruptions.suite",
 }
 
 

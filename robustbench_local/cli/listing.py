@@ -20,15 +20,23 @@ def _datasets() -> list[tuple[str, str]]:
     rows = [(f"builtin:{name}", text) for name, text in BUILTIN_DATASETS.items()]
     return rows + [("cifar10:DIR", "CIFAR-10 python batches (never downloaded)"),
                    ("imagefolder:DIR[?resize=N&crop=N]", "one sub-folder per class, optional train/val/test"),
-                   ("npz:FILE", "arrays x (uint8 NHWC) and y; optional ids, x_val, y_val")]
+                   ("npz:FILE", "arrays x (uint8 NHWC) and y; optional ids, x_val, y_val"),
+                   ("cifar10c:DIR[?corruptions=..&severities=..]", "CIFAR-10-C .npy files (precomputed corruptions)"),
+                   ("imagenetc:DIR[?corruptions=..&severities=..]", "ImageNet-C <corruption>/<severity>/<wnid>/ JPEGs")]
 
 
 def _suites() -> list[tuple[str, str]]:
     return [(s.name, s.description) for s in all_suites()]
 
 
+def _corruptions() -> list[tuple[str, str]]:
+    from corruptions.listing import corruption_rows
+
+    return corruption_rows()
+
+
 LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
-    "models": _models, "datasets": _datasets, "suites": _suites,
+    "models": _models, "datasets": _datasets, "suites": _suites, "corruptions": _corruptions,
 }
 
 

@@ -1,5 +1,8 @@
-"""Data specs: `builtin:digits`, `cifar10:DIR`, `imagefolder:DIR[?resize=N&crop=N]`, `npz:FILE`."""
+"""Data specs: `builtin:digits`, `cifar10:DIR`, `imagefolder:DIR[?resize=N&crop=N]`, `npz:FILE`, and the
+schemes other packages provide (EXTERNAL_SCHEMES: `cifar10c:DIR`, `imagenetc:DIR` from corruptions/)."""
 from __future__ import annotations
+
+import importlib
 
 from ..errors import SpecError
 from ..specs import parse_spec
@@ -9,7 +12,9 @@ from .imagefolder import load_imagefolder
 from .npz import load_npz
 from .sampleset import SampleSet
 
-SCHEMES = {"builtin", "cifar10", "imagefolder", "npz"}
+# scheme -> "module:function" called as function(target, split, options) -> SampleSet (imported on first use)
+EXTERNAL_SCHEMES = {"cifar10c": "corruptions.readers:load_cifar10c", "imagenetc": "corruptions.readers:load_imagenetc"}
+SCHEMES = {"builtin", "cifar10", "imagefolder", "npz", *EXTERNAL_SCHEMES}
 BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360)"}
 
 
@@ -31,6 +36,9 @@ def load_data(spec: str, split: str = "test", limit: int | None = None) -> Sampl
         data = load_digits(split)
     elif s.scheme == "cifar10":
         data = load_cifar10(s.target, split)
+    elif s.scheme in EXTERNAL_SCHEMES:
+        module, _, function = EXTERNAL_SCHEMES[s.scheme].partition(":")
+        data = getattr(importlib.import_module(module), function)(s.target, split, s.options)
     elif s.scheme == "imagefolder":
         data = load_imagefolder(s.target, split, _int_option(s.options, "resize"), _int_option(s.options, "crop"))
     else:
