@@ -1,6 +1,8 @@
 """Data specs: `builtin:digits`, `cifar10:DIR`, `imagefolder:DIR[?resize=N&crop=N]`, `npz:FILE`."""
 from __future__ import annotations
 
+from ood.builtin_sets import OOD_SETS, load_ood_set  # built-in OOD sets live in ood/ (DESIGN §2)
+
 from ..errors import SpecError
 from ..specs import parse_spec
 from .builtin import load_digits
@@ -10,7 +12,8 @@ from .npz import load_npz
 from .sampleset import SampleSet
 
 SCHEMES = {"builtin", "cifar10", "imagefolder", "npz"}
-BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360)"}
+BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360)",
+                    **{name: s.description for name, s in OOD_SETS.items()}}
 
 
 def _int_option(options: dict[str, str], key: str) -> int | None:
@@ -28,7 +31,7 @@ def load_data(spec: str, split: str = "test", limit: int | None = None) -> Sampl
     if s.scheme == "builtin":
         if s.target not in BUILTIN_DATASETS:
             raise SpecError(f"unknown built-in data set {s.target!r}; known: {', '.join(BUILTIN_DATASETS)}")
-        data = load_digits(split)
+        data = load_ood_set(s.target, split) if s.target in OOD_SETS else load_digits(split)
     elif s.scheme == "cifar10":
         data = load_cifar10(s.target, split)
     elif s.scheme == "imagefolder":
