@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,7 +89,7 @@ OOD_SETS: dict[str, OODSet] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _generate(name: str) -> SampleSet:
     from robustbench_local.data.sampleset import SampleSet
     from robustbench_local.seeding import numpy_rng

@@ -26,7 +26,7 @@ class Counts:
     ood: np.ndarray
 
     @classmethod
-    def of(cls, score: np.ndarray, is_ood: np.ndarray, w: np.ndarray) -> "Counts":
+    def of(cls, score: np.ndarray, is_ood: np.ndarray, w: np.ndarray) -> Counts:
         _, group = np.unique(score, return_inverse=True)
         onehot = sparse.csr_matrix((np.ones(len(group)), (np.arange(len(group)), group.ravel())),
                                    shape=(len(group), int(group.max()) + 1))

@@ -2,6 +2,8 @@
 every non-gradient detector, plus the linear head (W, b) that ReAct, ViM, DICE and ASH re-apply."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,23 +58,28 @@ def last_linear(model: Classifier) -> nn.Linear | None:
     return linears[-1] if linears else None
 
 
+@dataclass
 class _Probe:
-    """Captures the input and output of the head candidate during a forward pass."""
+    """The input and output of the head candidate during the last forward pass (see `probing`)."""
 
-    def __init__(self, module: nn.Module | None) -> None:
-        self.module, self.inputs, self.output = module, None, None
+    inputs: torch.Tensor | None = None
+    output: torch.Tensor | None = None
 
-    def __enter__(self) -> "_Probe":
-        if self.module is not None:
-            self.handle = self.module.register_forward_hook(self._hook)
-        return self
 
-    def _hook(self, _module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        self.inputs, self.output = inputs[0], output
+@contextmanager
+def probing(module: nn.Module | None) -> Iterator[_Probe]:
+    """Record `module`'s input and output while the block runs (nothing when `module` is None)."""
+    probe = _Probe()
 
-    def __exit__(self, *exc: object) -> None:
-        if self.module is not None:
-            self.handle.remove()
+    def hook(_module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        probe.inputs, probe.output = inputs[0], output
+
+    handle = module.register_forward_hook(hook) if module is not None else None
+    try:
+        yield probe
+    finally:
+        if handle is not None:
+            handle.remove()
 
 
 def _feature_mode(model: Classifier, x: torch.Tensor, probe: _Probe, logits: torch.Tensor) -> str:
@@ -100,7 +107,7 @@ def extract(model: Classifier, images: np.ndarray, labels: np.ndarray | None = N
     logits_out, feats_out, mode = [], [], None
     for start in range(0, len(images), batch_size):
         x = to_tensor(images[start:start + batch_size], model.device)
-        with _Probe(linear) as probe:
+        with probing(linear) as probe:
             logits = model(x)
         mode = mode or _feature_mode(model, x, probe, logits)
         logits_out.append(logits.float().cpu())

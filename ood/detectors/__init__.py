@@ -32,5 +32,22 @@ def build(name: str, temperature: float | None = None) -> Detector:
     return cls(temperature=temperature) if cls.info.fit_on == FIT_TEMPERATURE else cls()
 
 
-__all__ = ["DETECTORS", "Detector", "DetectorInfo", "build", "parse_detectors", "energy_of",
-           "LOGITS", "FEATURES", "HEAD", "INPUT_GRADIENT"]
+def describe_detectors() -> list[tuple[str, str]]:
+    """(name, one line: what it scores, what it consumes, what it is fitted on, paper) for `rbl list detectors`."""
+    return [(name, (f"{cls.info.summary} | consumes {'+'.join(cls.info.consumes)} | fit: {cls.info.fit_on} | "
+                    f"{cls.info.paper}")) for name, cls in DETECTORS.items()]
+
+
+__all__ = [
+    "DETECTORS",
+    "FEATURES",
+    "HEAD",
+    "INPUT_GRADIENT",
+    "LOGITS",
+    "Detector",
+    "DetectorInfo",
+    "build",
+    "describe_detectors",
+    "energy_of",
+    "parse_detectors",
+]

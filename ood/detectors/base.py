@@ -36,7 +36,7 @@ class Detector:
     def requires_fit(self) -> bool:
         return self.info.fit_on in (FIT_TRAIN, FIT_VAL)
 
-    def fit(self, train: Representations | None, val: Representations | None) -> "Detector":
+    def fit(self, train: Representations | None, val: Representations | None) -> Detector:
         """Fit on ID training (or validation) representations; detectors without fitted state return self."""
         return self
 
@@ -48,7 +48,7 @@ class Detector:
         """The fitted arrays (attributes ending in `_`), e.g. to cache them in an .npz."""
         return {k: v for k, v in vars(self).items() if k.endswith("_")}
 
-    def load_state(self, state: dict[str, np.ndarray]) -> "Detector":
+    def load_state(self, state: dict[str, np.ndarray]) -> Detector:
         """Restore arrays from `fitted_state` (the inverse of caching)."""
         for key, value in state.items():
             setattr(self, key, np.asarray(value))
