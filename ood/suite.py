@@ -111,6 +111,9 @@ class OODSuite(BaseSuite):
             if detector.requires_fit:
                 role = "train" if detector.info.fit_on == FIT_TRAIN else "val"
                 fit_data = self._fit_data(ctx, role, p["ood_fit_limit"] if role == "train" else None, detector.name)
+                if np.isin(fit_data.ids, ctx.data.ids).any():
+                    ctx.progress.note(f"warning: {detector.name} is fitted on {fit_data.name}, which shares samples "
+                                      "with the ID test split; its scores will look better than they are")
                 detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role)
             s_id, s_ood = (detector.score(representations(ctx.model, d, ctx.batch_size)) for d in (ctx.data, ood))
         ids = np.concatenate([ctx.data.ids.astype(str), np.char.add("ood:", ood.ids.astype(str))])
