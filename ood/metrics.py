@@ -161,7 +161,7 @@ def bootstrap_weights(is_ood: np.ndarray, n_boot: int, *seed_parts: object):
     """Yield (b, N) resampling counts that resample the ID and the OOD samples separately."""
     id_idx, ood_idx = np.flatnonzero(~is_ood), np.flatnonzero(is_ood)
     streams = zip(resample_weights(len(id_idx), n_boot, *seed_parts, "id"),
-                  resample_weights(len(ood_idx), n_boot, *seed_parts, "ood"))
+                  resample_weights(len(ood_idx), n_boot, *seed_parts, "ood"), strict=True)
     for w_id, w_ood in streams:
         w = np.empty((len(w_id), len(is_ood)))
         w[:, id_idx], w[:, ood_idx] = w_id, w_ood

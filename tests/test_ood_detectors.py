@@ -111,7 +111,9 @@ def test_knn_equals_sklearn_neighbours():
     det = build("knn")
     det.k = 5
     det.fit(TRAIN, None)
-    norm = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
+    def norm(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
     nn_ = NearestNeighbors(n_neighbors=5).fit(norm(TRAIN.features.astype(np.float64)))
     dist, _ = nn_.kneighbors(norm(ID_TEST.features.astype(np.float64)))
     assert np.allclose(det.score(ID_TEST), dist[:, -1], atol=1e-5)

@@ -35,7 +35,8 @@ def cases():
     yield "separated", np.r_[np.arange(50.0), 100 + np.arange(20.0)], np.r_[np.zeros(50), np.ones(20)]
     yield "inverted", np.r_[100 + np.arange(30.0), np.arange(40.0)], np.r_[np.zeros(30), np.ones(40)]
     yield "all-tied", np.zeros(60), np.r_[np.zeros(45), np.ones(15)]
-    yield "large-magnitude", np.r_[rng.normal(40, 1e-3, 200), rng.normal(40.0005, 1e-3, 200)], np.r_[np.zeros(200), np.ones(200)]
+    close = np.r_[rng.normal(40, 1e-3, 200), rng.normal(40.0005, 1e-3, 200)]
+    yield "large-magnitude", close, np.r_[np.zeros(200), np.ones(200)]
 
 
 @pytest.mark.parametrize("name,score,is_ood", list(cases()), ids=[c[0] for c in cases()])
