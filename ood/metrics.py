@@ -125,7 +125,6 @@ OOD_METRICS: dict[str, Callable[[Counts], np.ndarray]] = {
     "fpr_at_95tpr_ood": _fpr_at_95tpr_ood,
     "detection_error": _detection_error,
 }
-LOWER_IS_BETTER = {"fpr_at_95tpr_id", "fpr_at_95tpr_ood", "detection_error"}
 
 
 def _checked(score: np.ndarray, is_ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -144,6 +144,8 @@ class OODSuite(BaseSuite):
         frame = metrics.assign(**{key: params.map(lambda q, key=key: q.get(key))
                                   for key in ("kind", "detector", "ood_data")})
         frame = frame[frame["metric"].isin(list(OOD_METRICS)) & frame["kind"].isin(KINDS)]
+        order = {name: i for i, name in enumerate([*KINDS, *DETECTORS, *OOD_METRICS])}
+        frame = frame.sort_values(["kind", "detector", "metric"], key=lambda col: col.map(order), kind="stable")
         rows = []
         for (kind, detector, metric), group in frame.groupby(["kind", "detector", "metric"], sort=False):
             rows.append({"condition": f"{kind}:{detector}", "metric": f"{metric}_mean",

@@ -200,6 +200,26 @@ def test_extract_one_pass_matches_model():
     assert np.allclose(r.head(r.features.astype(np.float64)), r.logits, atol=1e-5)
 
 
+def test_extract_counts_forward_passes_and_other_feature_layers():
+    from robustbench_local.models.features import head_input_features
+
+    model = tiny_model()
+    calls = []
+    model.net.body.register_forward_hook(lambda *_: calls.append(1))
+    images = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
+    extract(model, images, batch_size=4)
+    assert len(calls) == 3 + 1  # one pass per batch, plus one features() call to check the hook on batch 1
+    named = Classifier(model.net, 3, feature_fn=head_input_features("body.1"))  # pre-ReLU layer: not the head input
+    r = extract(named, images, batch_size=4)
+    with torch.no_grad():
+        assert np.allclose(r.features, named.features(torch.from_numpy(images).permute(0, 3, 1, 2) / 255.0))
+    assert r.head is None
+    bare = extract(Classifier(model.net, 3), images)
+    assert bare.features is None and bare.head is None
+    with pytest.raises(ModelError, match="classifier head"):
+        build("react").fit(None, r).score(r)
+
+
 def test_odin_equals_by_hand_and_step_is_in_pixel_space():
     model = tiny_model()
     images = np.random.default_rng(1).integers(0, 256, (6, 4, 4, 3), dtype=np.uint8)
