@@ -92,10 +92,13 @@ class OODSuite(BaseSuite):
     def conditions(self, options: dict[str, Any]) -> list[Condition]:
         sets = options.get("ood_data") or parse_ood_data("builtin")
         detectors = options.get("detectors") or parse_detectors("all")
-        return [Condition(f"{set_label(spec)}:{det}", {"ood_data": spec, "kind": kind, "detector": det,
-                                                        "ood_limit": options.get("ood_limit"),
-                                                        "ood_fit_limit": options.get("ood_fit_limit")})
-                for kind, spec in sets for det in detectors]
+        labels = [set_label(spec) for _, spec in sets]
+        labels = [lab if labels.count(lab) == 1 else f"{lab}-{labels[:i + 1].count(lab)}"
+                  for i, lab in enumerate(labels)]
+        return [Condition(f"{label}:{det}", {"ood_data": spec, "ood_set": label, "kind": kind, "detector": det,
+                                             "ood_limit": options.get("ood_limit"),
+                                             "ood_fit_limit": options.get("ood_fit_limit")})
+                for (kind, spec), label in zip(sets, labels, strict=True) for det in detectors]
 
     def run(self, condition: Condition, ctx: TaskContext) -> Records:
         p = condition.params
@@ -119,7 +122,7 @@ class OODSuite(BaseSuite):
         ids = np.concatenate([ctx.data.ids.astype(str), np.char.add("ood:", ood.ids.astype(str))])
         is_ood = np.r_[np.zeros(len(s_id), bool), np.ones(len(s_ood), bool)]
         records = ood_records(ids, is_ood, np.r_[s_id, s_ood].astype(np.float64), detector=detector.name,
-                              ood_set=set_label(p["ood_data"]))
+                              ood_set=p["ood_set"])
         records.info = {"detector": repr(detector), "kind": p["kind"], "ood_data": p["ood_data"],
                         "ood_name": ood.name}
         return records

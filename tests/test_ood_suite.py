@@ -116,6 +116,12 @@ def test_parse_ood_data_kinds():
         parse_ood_data("nosuch:thing")
 
 
+def test_condition_names_are_unique():
+    names = [c.name for c in SUITE.conditions({"ood_data": parse_ood_data("imagefolder:/a/x,imagefolder:/b/x"),
+                                               "detectors": ("msp",)})]
+    assert names == ["imagefolder-x-1:msp", "imagefolder-x-2:msp"]
+
+
 def test_summary_from_a_frame():
     frame = pd.DataFrame({
         "condition": ["a:msp", "b:msp", "c:msp"], "metric": ["auroc"] * 3, "value": [0.5, 0.7, 0.9],
