@@ -115,8 +115,9 @@ class OODSuite(BaseSuite):
                 role = "train" if detector.info.fit_on == FIT_TRAIN else "val"
                 fit_data = self._fit_data(ctx, role, p["ood_fit_limit"] if role == "train" else None, detector.name)
                 if np.isin(fit_data.ids, ctx.data.ids).any():
-                    ctx.progress.note(f"warning: {detector.name} is fitted on {fit_data.name}, which shares samples "
-                                      "with the ID test split; its scores will look better than they are")
+                    memo(ctx.model, ("overlap-note", fit_data.name), lambda: ctx.progress.note(
+                        f"warning: detectors are fitted on {fit_data.name}, which shares samples with the ID test "
+                        "split; fitted detectors will look better than they are"))
                 detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role)
             s_id, s_ood = (detector.score(representations(ctx.model, d, ctx.batch_size)) for d in (ctx.data, ood))
         ids = np.concatenate([ctx.data.ids.astype(str), np.char.add("ood:", ood.ids.astype(str))])
@@ -142,7 +143,8 @@ class OODSuite(BaseSuite):
         return ood_metric_rows(t["score"].to_numpy(), t["is_ood"].to_numpy(bool), seed_parts)
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
-        """OpenOOD's near/far rows: the unweighted mean of each metric over the OOD sets of one kind."""
+        """OpenOOD's near/far rows: the unweighted mean of each metric over the OOD sets of one kind, named
+        `<metric>_mean`; `n` sums the conditions' sample counts (ID samples once per set)."""
         params = metrics["params"].map(json.loads)
         frame = metrics.assign(**{key: params.map(lambda q, key=key: q.get(key))
                                   for key in ("kind", "detector", "ood_data")})
