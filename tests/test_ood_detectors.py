@@ -183,9 +183,9 @@ class TinyNet(nn.Module):
 
 def tiny_model() -> Classifier:
     torch.manual_seed(0)
-    from robustbench_local.models.features import head_input_features
+    from robustbench_local.models.features import HeadInputFeatures
 
-    return Classifier(TinyNet(), 3, (0.5,) * 3, (0.25,) * 3, feature_fn=head_input_features())
+    return Classifier(TinyNet(), 3, (0.5,) * 3, (0.25,) * 3, feature_fn=HeadInputFeatures())
 
 
 def test_extract_one_pass_matches_model():
@@ -201,7 +201,7 @@ def test_extract_one_pass_matches_model():
 
 
 def test_extract_counts_forward_passes_and_other_feature_layers():
-    from robustbench_local.models.features import head_input_features
+    from robustbench_local.models.features import HeadInputFeatures
 
     model = tiny_model()
     calls = []
@@ -209,7 +209,7 @@ def test_extract_counts_forward_passes_and_other_feature_layers():
     images = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
     extract(model, images, batch_size=4)
     assert len(calls) == 3 + 1  # one pass per batch, plus one features() call to check the hook on batch 1
-    named = Classifier(model.net, 3, feature_fn=head_input_features("body.1"))  # pre-ReLU layer: not the head input
+    named = Classifier(model.net, 3, feature_fn=HeadInputFeatures("body.1"))  # pre-ReLU layer: not the head input
     r = extract(named, images, batch_size=4)
     with torch.no_grad():
         assert np.allclose(r.features, named.features(torch.from_numpy(images).permute(0, 3, 1, 2) / 255.0))
