@@ -156,31 +156,35 @@ auroc, aupr_in, aupr_out, ap_in, ap_out, fpr_at_95tpr_id, fpr_at_95tpr_ood, dete
     _metric_fn(name) for name in OOD_METRICS)
 
 
-def bootstrap_weights(is_ood: np.ndarray, n_boot: int, *seed_parts: object):
-    """Yield (b, N) resampling counts that resample the ID and the OOD samples separately."""
+def bootstrap_weights(is_ood: np.ndarray, n_boot: int, id_seed: tuple, ood_seed: tuple):
+    """Yield (b, N) resampling counts that resample the ID samples (stream `id_seed`) and the OOD samples
+    (stream `ood_seed`) separately. Tasks sharing one ID set and `id_seed` share the ID resamples, so their
+    replicates can be averaged into a bootstrap of a mean over OOD sets."""
     id_idx, ood_idx = np.flatnonzero(~is_ood), np.flatnonzero(is_ood)
-    streams = zip(resample_weights(len(id_idx), n_boot, *seed_parts, "id"),
-                  resample_weights(len(ood_idx), n_boot, *seed_parts, "ood"), strict=True)
+    streams = zip(resample_weights(len(id_idx), n_boot, *id_seed, "id"),
+                  resample_weights(len(ood_idx), n_boot, *ood_seed, "ood"), strict=True)
     for w_id, w_ood in streams:
         w = np.empty((len(w_id), len(is_ood)))
         w[:, id_idx], w[:, ood_idx] = w_id, w_ood
         yield w
 
 
-def ood_metric_rows(score: np.ndarray, is_ood: np.ndarray, seed_parts: tuple,
+def ood_metric_rows(score: np.ndarray, is_ood: np.ndarray, id_seed: tuple, ood_seed: tuple,
                     n_boot: int = N_BOOT) -> list[dict]:
-    """Rows {metric, value, ci_low, ci_high, n}: every OOD metric with a percentile bootstrap
-    95% interval (ID and OOD resampled separately, B = n_boot, seeded by `seed_parts`)."""
+    """Rows {metric, value, ci_low, ci_high, n, replicates}: every OOD metric with a percentile bootstrap 95%
+    interval (ID and OOD resampled separately, B = n_boot); `replicates` (rounded to 1e-6) lets a summary
+    bootstrap means over OOD sets."""
     score, is_ood = _checked(score, is_ood)
     point = Counts.of(score, is_ood, np.ones((1, len(score))))
     replicates: dict[str, list[np.ndarray]] = {name: [] for name in OOD_METRICS}
-    for w in bootstrap_weights(is_ood, n_boot, *seed_parts):
+    for w in bootstrap_weights(is_ood, n_boot, id_seed, ood_seed):
         counts = Counts.of(score, is_ood, w)
         for name, fn in OOD_METRICS.items():
             replicates[name].append(fn(counts))
     rows = []
     for name, fn in OOD_METRICS.items():
-        low, high = np.nanpercentile(np.concatenate(replicates[name]), [2.5, 97.5])
+        draws = np.concatenate(replicates[name])
+        low, high = np.nanpercentile(draws, [2.5, 97.5])
         rows.append({"metric": name, "value": float(fn(point)[0]), "ci_low": float(low), "ci_high": float(high),
-                     "n": len(score)})
+                     "n": len(score), "replicates": np.round(draws, 6).tolist()})
     return rows

@@ -139,12 +139,15 @@ class OODSuite(BaseSuite):
                             "--detectors msp,maxlogit,energy,odin") from None
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
+        """OOD metrics; the ID resamples are keyed by the run seed only, so every task of the run shares them."""
         t = records.table
-        return ood_metric_rows(t["score"].to_numpy(), t["is_ood"].to_numpy(bool), seed_parts)
+        return ood_metric_rows(t["score"].to_numpy(), t["is_ood"].to_numpy(bool), (seed_parts[0], "ood-id"),
+                               seed_parts)
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
-        """OpenOOD's near/far rows: the unweighted mean of each metric over the OOD sets of one kind, named
-        `<metric>_mean`; `n` sums the conditions' sample counts (ID samples once per set)."""
+        """OpenOOD's near/far rows `<metric>_mean`: the unweighted mean over the OOD sets of one kind, with a
+        percentile interval from the per-set bootstrap replicates (which share the ID resamples); `n` sums the
+        conditions' sample counts (ID samples once per set)."""
         params = metrics["params"].map(json.loads)
         frame = metrics.assign(**{key: params.map(lambda q, key=key: q.get(key))
                                   for key in ("kind", "detector", "ood_data")})
@@ -153,9 +156,13 @@ class OODSuite(BaseSuite):
         frame = frame.sort_values(["kind", "detector", "metric"], key=lambda col: col.map(order), kind="stable")
         rows = []
         for (kind, detector, metric), group in frame.groupby(["kind", "detector", "metric"], sort=False):
+            low = high = np.nan
+            if "replicates" in group and group["replicates"].map(lambda r: isinstance(r, list)).all():
+                low, high = np.nanpercentile(np.mean(np.stack(group["replicates"].map(np.asarray)), axis=0),
+                                             [2.5, 97.5])
             rows.append({"condition": f"{kind}:{detector}", "metric": f"{metric}_mean",
-                         "value": float(group["value"].mean()),
-                         "ci_low": np.nan, "ci_high": np.nan, "n": int(group["n"].sum()),
+                         "value": float(group["value"].mean()), "ci_low": float(low), "ci_high": float(high),
+                         "n": int(group["n"].sum()),
                          "params": json.dumps({"mean_over": sorted(group["ood_data"]), "kind": kind,
                                                "detector": detector}, sort_keys=True)})
         return rows

@@ -67,7 +67,7 @@ def test_bootstrap_replicates_equal_sklearn_on_resampled_data():
     rng = np.random.default_rng(2)
     score = np.round(rng.normal(size=90), 1)
     is_ood = np.r_[np.zeros(60, bool), np.ones(30, bool)]
-    w = next(M.bootstrap_weights(is_ood, 3, "seed", "task"))
+    w = next(M.bootstrap_weights(is_ood, 3, ("seed",), ("seed", "task")))
     assert (w[:, ~is_ood].sum(axis=1) == 60).all() and (w[:, is_ood].sum(axis=1) == 30).all()
     for row in w[:3]:
         index = np.repeat(np.arange(90), row.astype(int))
@@ -80,12 +80,20 @@ def test_bootstrap_replicates_equal_sklearn_on_resampled_data():
 def test_metric_rows_interval_and_seed():
     rng = np.random.default_rng(3)
     score, is_ood = rng.normal(size=200) + np.r_[np.zeros(150), np.ones(50)], np.r_[np.zeros(150), np.ones(50)] > 0
-    rows = M.ood_metric_rows(score, is_ood, (0, "k"), n_boot=200)
-    again = M.ood_metric_rows(score, is_ood, (0, "k"), n_boot=200)
+    rows = M.ood_metric_rows(score, is_ood, (0,), (0, "k"), n_boot=200)
+    again = M.ood_metric_rows(score, is_ood, (0,), (0, "k"), n_boot=200)
     assert rows == again
     assert [r["metric"] for r in rows] == list(M.OOD_METRICS)
     for r in rows:
-        assert r["ci_low"] <= r["value"] <= r["ci_high"] and r["n"] == 200
+        assert r["ci_low"] <= r["value"] <= r["ci_high"] and r["n"] == 200 and len(r["replicates"]) == 200
+        assert np.percentile(r["replicates"], 2.5) == pytest.approx(r["ci_low"], abs=1e-6)
+
+
+def test_shared_id_seed_shares_id_resamples():
+    is_ood = np.r_[np.zeros(30, bool), np.ones(10, bool)]
+    a = next(M.bootstrap_weights(is_ood, 5, ("s",), ("s", "task-a")))
+    b = next(M.bootstrap_weights(is_ood, 5, ("s",), ("s", "task-b")))
+    assert np.array_equal(a[:, :30], b[:, :30]) and not np.array_equal(a[:, 30:], b[:, 30:])
 
 
 @pytest.mark.parametrize("score,is_ood,match", [
