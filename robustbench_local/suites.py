@@ -53,6 +53,7 @@ class TaskContext:
     progress: Progress
     run_dir: Path
     clean_logits: Callable[[], Any]
+    data_spec: str = ""
 
 
 class Suite(Protocol):
@@ -93,6 +94,7 @@ class BaseSuite:
 SUITE_MODULES = {
     "clean": "robustbench_local.clean",
     "corruptions": "corruptions.suite",
+    "ood": "ood.suite",
 }
 
 

@@ -5,6 +5,8 @@ from collections.abc import Callable
 
 import click
 
+from ood.detectors import describe_detectors
+
 from ..data import BUILTIN_DATASETS
 from ..models import BUILTIN_MODELS, LOADERS
 from ..suites import all_suites
@@ -37,6 +39,7 @@ def _corruptions() -> list[tuple[str, str]]:
 
 LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "models": _models, "datasets": _datasets, "suites": _suites, "corruptions": _corruptions,
+    "detectors": describe_detectors,
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+from ood.builtin_sets import OOD_SETS, load_ood_set  # built-in OOD sets live in ood/ (DESIGN §2)
+
 from ..errors import SpecError
 from ..specs import parse_spec
 from .builtin import load_digits
@@ -15,7 +17,8 @@ from .sampleset import SampleSet
 # scheme -> "module:function" called as function(target, split, options) -> SampleSet (imported on first use)
 EXTERNAL_SCHEMES = {"cifar10c": "corruptions.readers:load_cifar10c", "imagenetc": "corruptions.readers:load_imagenetc"}
 SCHEMES = {"builtin", "cifar10", "imagefolder", "npz", *EXTERNAL_SCHEMES}
-BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360)"}
+BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360)",
+                    **{name: s.description for name, s in OOD_SETS.items()}}
 
 
 def _int_option(options: dict[str, str], key: str) -> int | None:
@@ -33,7 +36,7 @@ def load_data(spec: str, split: str = "test", limit: int | None = None) -> Sampl
     if s.scheme == "builtin":
         if s.target not in BUILTIN_DATASETS:
             raise SpecError(f"unknown built-in data set {s.target!r}; known: {', '.join(BUILTIN_DATASETS)}")
-        data = load_digits(split)
+        data = load_ood_set(s.target, split) if s.target in OOD_SETS else load_digits(split)
     elif s.scheme == "cifar10":
         data = load_cifar10(s.target, split)
     elif s.scheme in EXTERNAL_SCHEMES:

@@ -140,7 +140,7 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
     for key in {k for k, jobs in shards.items() if jobs and not any(j in todo for j in jobs)}:
         merge_if_complete(key)  # a run killed between its last shard and the merge
     payload = Payload(f"{store.root.resolve()}:{model.fingerprint}", model, data, spec.seed, options, temperature,
-                      spec.batch_size, str(store.root))
+                      spec.batch_size, str(store.root), spec.data)
     with progress.bar(len(todo), "shards", "shard") as bar:
         def on_done(job: ShardJob, records: Records) -> None:
             store.save_shard(job.task_key, job.name, records)

@@ -45,6 +45,7 @@ class Payload:
     temperature: float | None
     batch_size: int
     run_dir: str
+    data_spec: str = ""
 
 
 def shard_ranges(n: int, shard_size: int | None, batch_size: int, shardable: bool = True) -> list[tuple[int, int]]:
@@ -73,5 +74,5 @@ class Worker:
         p = self.payload
         data = p.data if (job.start, job.stop) == (0, len(p.data)) else p.data.subset(np.arange(job.start, job.stop))
         ctx = TaskContext(p.model, data, p.seed, job.task_key, p.options, p.temperature, p.batch_size,
-                          self.progress, p.run_dir, lambda: self.clean_logits(job.start, job.stop))
+                          self.progress, p.run_dir, lambda: self.clean_logits(job.start, job.stop), p.data_spec)
         return importlib.import_module(job.suite_module).SUITE.run(job.condition, ctx)

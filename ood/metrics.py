@@ -1,0 +1,190 @@
+"""OOD detection metrics on score arrays (score higher = more OOD; ID negative, OOD positive unless named).
+
+Definitions: ../shared/reference/definitions.md (OOD). Every metric is computed from per-threshold weighted
+counts, so one call gives the point estimate (weights = ones) and a whole chunk of bootstrap replicates;
+with unit weights each equals scikit-learn on the same arrays, ties included (tests/test_ood_metrics.py).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from robustbench_local.errors import DataError
+from robustbench_local.metrics.bootstrap import N_BOOT, resample_weights
+
+TPR_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Weighted ID and OOD counts per distinct score, scores ascending: arrays of shape (B, G)."""
+
+    id_: np.ndarray
+    ood: np.ndarray
+
+    @classmethod
+    def of(cls, score: np.ndarray, is_ood: np.ndarray, w: np.ndarray) -> Counts:
+        _, group = np.unique(score, return_inverse=True)
+        onehot = sparse.csr_matrix((np.ones(len(group)), (np.arange(len(group)), group.ravel())),
+                                   shape=(len(group), int(group.max()) + 1))
+        ood = is_ood.astype(np.float64)
+        return cls(np.asarray((onehot.T @ (w * (1 - ood)).T).T), np.asarray((onehot.T @ (w * ood).T).T))
+
+
+def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Trapezoid area along the last axis, as numpy (and sklearn's `auc`) compute it; x monotone."""
+    area = (np.diff(x, axis=-1) * (y[..., 1:] + y[..., :-1]) / 2.0).sum(axis=-1)
+    return np.abs(area)
+
+
+def _pr_curve(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's precision_recall_curve (reversed, with the final (recall 0, precision 1) point) per row.
+
+    `pos`/`neg` are weighted counts per distinct score, ordered from the most positive-looking score down.
+    A leading threshold that no resampled point reaches (tp + fp = 0) gets precision 1, which adds no area
+    (sklearn never sees such a threshold; unit weights never produce one).
+    """
+    tps, fps = np.cumsum(pos, axis=-1), np.cumsum(neg, axis=-1)
+    ps = tps + fps
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(ps > 0, tps / ps, 1.0)
+        recall = tps / tps[:, -1:]
+    ones, zeros = np.ones((len(pos), 1)), np.zeros((len(pos), 1))
+    return (np.concatenate([precision[:, ::-1], ones], axis=1),
+            np.concatenate([recall[:, ::-1], zeros], axis=1))
+
+
+def _roc(c: Counts) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) with OOD positive, thresholds from the highest score down, starting at (0, 0)."""
+    zeros = np.zeros((len(c.ood), 1))
+    tpr = np.cumsum(c.ood[:, ::-1], axis=1) / c.ood.sum(axis=1, keepdims=True)
+    fpr = np.cumsum(c.id_[:, ::-1], axis=1) / c.id_.sum(axis=1, keepdims=True)
+    return np.concatenate([zeros, fpr], axis=1), np.concatenate([zeros, tpr], axis=1)
+
+
+def _auroc(c: Counts) -> np.ndarray:
+    fpr, tpr = _roc(c)
+    return _trapezoid(fpr, tpr)
+
+
+def _aupr_out(c: Counts) -> np.ndarray:
+    precision, recall = _pr_curve(c.ood[:, ::-1], c.id_[:, ::-1])
+    return _trapezoid(recall, precision)
+
+
+def _aupr_in(c: Counts) -> np.ndarray:
+    precision, recall = _pr_curve(c.id_, c.ood)
+    return _trapezoid(recall, precision)
+
+
+def _average_precision(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    return -np.sum(np.diff(recall, axis=1) * precision[:, :-1], axis=1)
+
+
+def _ap_out(c: Counts) -> np.ndarray:
+    return _average_precision(*_pr_curve(c.ood[:, ::-1], c.id_[:, ::-1]))
+
+
+def _ap_in(c: Counts) -> np.ndarray:
+    return _average_precision(*_pr_curve(c.id_, c.ood))
+
+
+def _first_reaching(fraction: np.ndarray) -> np.ndarray:
+    """Index of the first column where a row's cumulative fraction reaches TPR_LEVEL."""
+    return np.argmax(fraction >= TPR_LEVEL, axis=1)
+
+
+def _fpr_at_95tpr_id(c: Counts) -> np.ndarray:
+    """ID positive: smallest threshold t keeping >= 95% of ID (score <= t); fraction of OOD with score <= t."""
+    id_kept = np.cumsum(c.id_, axis=1) / c.id_.sum(axis=1, keepdims=True)
+    ood_kept = np.cumsum(c.ood, axis=1) / c.ood.sum(axis=1, keepdims=True)
+    return np.take_along_axis(ood_kept, _first_reaching(id_kept)[:, None], axis=1)[:, 0]
+
+
+def _fpr_at_95tpr_ood(c: Counts) -> np.ndarray:
+    """OOD positive (OpenOOD v1.5): threshold flagging >= 95% of OOD; fraction of ID flagged."""
+    fpr, tpr = _roc(c)
+    return np.take_along_axis(fpr, _first_reaching(tpr)[:, None], axis=1)[:, 0]
+
+
+def _detection_error(c: Counts) -> np.ndarray:
+    fpr, tpr = _roc(c)
+    return 0.5 * np.min(fpr + 1 - tpr, axis=1)
+
+
+OOD_METRICS: dict[str, Callable[[Counts], np.ndarray]] = {
+    "auroc": _auroc,
+    "aupr_in": _aupr_in,
+    "aupr_out": _aupr_out,
+    "ap_in": _ap_in,
+    "ap_out": _ap_out,
+    "fpr_at_95tpr_id": _fpr_at_95tpr_id,
+    "fpr_at_95tpr_ood": _fpr_at_95tpr_ood,
+    "detection_error": _detection_error,
+}
+
+
+def _checked(score: np.ndarray, is_ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    score, is_ood = np.asarray(score, np.float64), np.asarray(is_ood, bool)
+    if score.shape != is_ood.shape or score.ndim != 1:
+        raise DataError(f"scores {score.shape} and OOD flags {is_ood.shape} must be 1-D arrays of one length")
+    if is_ood.all() or not is_ood.any():
+        raise DataError("OOD metrics need both ID and OOD samples; check that neither set is empty")
+    if not np.isfinite(score).all():
+        raise DataError(f"{int((~np.isfinite(score)).sum())} OOD scores are not finite; check the detector")
+    return score, is_ood
+
+
+def ood_metric(name: str, score: np.ndarray, is_ood: np.ndarray) -> float:
+    """One metric of OOD_METRICS on `score` (higher = more OOD) with `is_ood` flags."""
+    score, is_ood = _checked(score, is_ood)
+    return float(OOD_METRICS[name](Counts.of(score, is_ood, np.ones((1, len(score)))))[0])
+
+
+def _metric_fn(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    def fn(score: np.ndarray, is_ood: np.ndarray) -> float:
+        return ood_metric(name, score, is_ood)
+
+    fn.__name__, fn.__doc__ = name, f"`{name}` of `score` (higher = more OOD) against `is_ood` (definitions card)."
+    return fn
+
+
+auroc, aupr_in, aupr_out, ap_in, ap_out, fpr_at_95tpr_id, fpr_at_95tpr_ood, detection_error = (
+    _metric_fn(name) for name in OOD_METRICS)
+
+
+def bootstrap_weights(is_ood: np.ndarray, n_boot: int, id_seed: tuple, ood_seed: tuple):
+    """Yield (b, N) resampling counts that resample the ID samples (stream `id_seed`) and the OOD samples
+    (stream `ood_seed`) separately. Tasks sharing one ID set and `id_seed` share the ID resamples, so their
+    replicates can be averaged into a bootstrap of a mean over OOD sets."""
+    id_idx, ood_idx = np.flatnonzero(~is_ood), np.flatnonzero(is_ood)
+    streams = zip(resample_weights(len(id_idx), n_boot, *id_seed, "id"),
+                  resample_weights(len(ood_idx), n_boot, *ood_seed, "ood"), strict=True)
+    for w_id, w_ood in streams:
+        w = np.empty((len(w_id), len(is_ood)))
+        w[:, id_idx], w[:, ood_idx] = w_id, w_ood
+        yield w
+
+
+def ood_metric_rows(score: np.ndarray, is_ood: np.ndarray, id_seed: tuple, ood_seed: tuple,
+                    n_boot: int = N_BOOT) -> list[dict]:
+    """Rows {metric, value, ci_low, ci_high, n, replicates}: every OOD metric with a percentile bootstrap 95%
+    interval (ID and OOD resampled separately, B = n_boot); `replicates` (rounded to 1e-6) lets a summary
+    bootstrap means over OOD sets."""
+    score, is_ood = _checked(score, is_ood)
+    point = Counts.of(score, is_ood, np.ones((1, len(score))))
+    replicates: dict[str, list[np.ndarray]] = {name: [] for name in OOD_METRICS}
+    for w in bootstrap_weights(is_ood, n_boot, id_seed, ood_seed):
+        counts = Counts.of(score, is_ood, w)
+        for name, fn in OOD_METRICS.items():
+            replicates[name].append(fn(counts))
+    rows = []
+    for name, fn in OOD_METRICS.items():
+        draws = np.concatenate(replicates[name])
+        low, high = np.nanpercentile(draws, [2.5, 97.5])
+        rows.append({"metric": name, "value": float(fn(point)[0]), "ci_low": float(low), "ci_high": float(high),
+                     "n": len(score), "replicates": np.round(draws, 6).tolist()})
+    return rows

@@ -1,0 +1,171 @@
+"""Suite `ood`: one condition per (OOD set × detector), named `<set>:<detector>`; ID test samples are the
+negatives, the OOD set the positives; the summary gives OpenOOD's near/far means per detector."""
+from __future__ import annotations
+
+import json
+from pathlib import PurePath
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from robustbench_local.data import BUILTIN_DATASETS, SCHEMES, SampleSet, load_data
+from robustbench_local.errors import DataError, SpecError
+from robustbench_local.records import Records, ood_records
+from robustbench_local.specs import parse_spec
+from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
+
+from .builtin_sets import OOD_SETS
+from .cache import fitted, memo, representations
+from .detectors import DETECTORS, build, parse_detectors
+from .detectors.base import FIT_TRAIN
+from .detectors.odin import ODIN
+from .metrics import OOD_METRICS, ood_metric_rows
+
+KINDS = ("near", "far")
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) == 0:
+        raise SpecError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
+    """`builtin` (every built-in OOD set) or comma-separated specs, each optionally `near=SPEC` / `far=SPEC`,
+    -> ((kind, spec), ...). Built-in sets carry their own kind; other sets are far unless marked near."""
+    out: list[tuple[str, str]] = []
+    for entry in (e.strip() for e in text.split(",") if e.strip()):
+        if entry == "builtin":
+            out += [(s.kind, f"builtin:{name}") for name, s in OOD_SETS.items()]
+            continue
+        kind, sep, spec = entry.partition("=")
+        if not sep or kind not in KINDS:
+            kind, spec = "", entry
+        parsed = parse_spec(spec, "data", SCHEMES)
+        if parsed.scheme == "builtin" and parsed.target not in BUILTIN_DATASETS:
+            raise SpecError(f"unknown built-in data set {parsed.target!r}; OOD sets: {', '.join(OOD_SETS)}")
+        default = OOD_SETS[parsed.target].kind if parsed.target in OOD_SETS else "far"
+        out.append((kind or default, spec))
+    if not out:
+        raise SpecError("--ood-data is empty; give `builtin` or data specs such as imagefolder:DIR")
+    return tuple(dict.fromkeys(out))
+
+
+def set_label(spec: str) -> str:
+    """Short name of an OOD data spec for condition names: `noise-uniform`, `imagefolder-textures`."""
+    parsed = parse_spec(spec, "data", SCHEMES)
+    if parsed.scheme == "builtin":
+        return parsed.target.removeprefix("ood-")
+    return f"{parsed.scheme}-{PurePath(parsed.target.rstrip('/')).name or parsed.target}"
+
+
+def check_image_size(model, id_data: SampleSet, ood: SampleSet) -> None:
+    """Refuse OOD images of another size than the ID images unless the model declares (and resizes to) one."""
+    if len(ood) == 0:
+        raise DataError(f"OOD set {ood.name} is empty; point --ood-data at a set with images")
+    id_size, ood_size = id_data.images.shape[1:3], ood.images.shape[1:3]
+    if ood_size != id_size and model.input_size is None:
+        h, w = id_size
+        raise DataError(f"OOD set {ood.name} has {ood_size[0]}x{ood_size[1]} images but the ID data has {h}x{w} "
+                        f"and the model declares no input size; resize the OOD set (imagefolder:DIR?resize={h}"
+                        f"&crop={h}) or load the model with ?input_size={h}")
+
+
+class OODSuite(BaseSuite):
+    name = "ood"
+    description = ("OOD detection: MSP, MSP-TS, MaxLogit, Energy, ODIN, Mahalanobis, KNN, ViM, ReAct, GEN, DICE, "
+                   "ASH on --ood-data vs the ID test split (AUROC, AUPR, FPR@95TPR, near/far means)")
+    headline = ("auroc_mean", "fpr_at_95tpr_id_mean")
+    shardable = False  # a task scores the whole ID test split against the whole OOD set
+    options = (
+        SuiteOption("ood_data", "OOD sets: `builtin` or comma-separated data specs, each optionally near=/far=",
+                    "builtin", parse_ood_data),
+        SuiteOption("detectors", f"`all` or comma-separated names of {', '.join(DETECTORS)}", "all",
+                    parse_detectors),
+        SuiteOption("ood_limit", "evaluate a deterministic subset of N images of each OOD set", None, _positive_int),
+        SuiteOption("ood_fit_limit", "fit detectors on a deterministic subset of N ID train images", None,
+                    _positive_int),
+    )
+    demo_options: ClassVar[dict[str, Any]] = {"ood_data": "builtin", "detectors": "all", "ood_limit": 120}
+
+    def conditions(self, options: dict[str, Any]) -> list[Condition]:
+        sets = options.get("ood_data") or parse_ood_data("builtin")
+        detectors = options.get("detectors") or parse_detectors("all")
+        labels = [set_label(spec) for _, spec in sets]
+        labels = [lab if labels.count(lab) == 1 else f"{lab}-{labels[:i + 1].count(lab)}"
+                  for i, lab in enumerate(labels)]
+        return [Condition(f"{label}:{det}", {"ood_data": spec, "ood_set": label, "kind": kind, "detector": det,
+                                             "ood_limit": options.get("ood_limit"),
+                                             "ood_fit_limit": options.get("ood_fit_limit")})
+                for (kind, spec), label in zip(sets, labels, strict=True) for det in detectors]
+
+    def run(self, condition: Condition, ctx: TaskContext) -> Records:
+        p = condition.params
+        ood = memo(ctx.model, ("ood-set", p["ood_data"], p["ood_limit"]),
+                   lambda: load_data(p["ood_data"], "test", p["ood_limit"]))
+        check_image_size(ctx.model, ctx.data, ood)
+        detector = build(p["detector"], ctx.temperature)
+        if isinstance(detector, ODIN):
+            s_id, s_ood = (memo(ctx.model, ("odin", repr(detector), d.fingerprint),
+                                lambda d=d: detector.score_inputs(ctx.model, d.images, ctx.batch_size))
+                           for d in (ctx.data, ood))
+        else:
+            if detector.requires_fit:
+                role = "train" if detector.info.fit_on == FIT_TRAIN else "val"
+                fit_data = self._fit_data(ctx, role, p["ood_fit_limit"] if role == "train" else None, detector.name)
+                if np.isin(fit_data.ids, ctx.data.ids).any():
+                    memo(ctx.model, ("overlap-note", fit_data.name), lambda: ctx.progress.note(
+                        f"warning: detectors are fitted on {fit_data.name}, which shares samples with the ID test "
+                        "split; fitted detectors will look better than they are"))
+                detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role)
+            s_id, s_ood = (detector.score(representations(ctx.model, d, ctx.batch_size)) for d in (ctx.data, ood))
+        ids = np.concatenate([ctx.data.ids.astype(str), np.char.add("ood:", ood.ids.astype(str))])
+        is_ood = np.r_[np.zeros(len(s_id), bool), np.ones(len(s_ood), bool)]
+        records = ood_records(ids, is_ood, np.r_[s_id, s_ood].astype(np.float64), detector=detector.name,
+                              ood_set=p["ood_set"])
+        records.info = {"detector": repr(detector), "kind": p["kind"], "ood_data": p["ood_data"],
+                        "ood_name": ood.name}
+        return records
+
+    @staticmethod
+    def _fit_data(ctx: TaskContext, role: str, limit: int | None, detector: str) -> SampleSet:
+        try:
+            return memo(ctx.model, ("fit-set", ctx.data_spec, role, limit),
+                        lambda: load_data(ctx.data_spec, role, limit))
+        except (DataError, SpecError) as exc:
+            raise DataError(f"detector {detector!r} is fitted on the ID {role} split, which {ctx.data_spec!r} "
+                            f"does not provide ({exc}); pick detectors that need no fitting, e.g. "
+                            "--detectors msp,maxlogit,energy,odin") from None
+
+    def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
+        """OOD metrics; the ID resamples are keyed by the run seed only, so every task of the run shares them."""
+        t = records.table
+        return ood_metric_rows(t["score"].to_numpy(), t["is_ood"].to_numpy(bool), (seed_parts[0], "ood-id"),
+                               seed_parts)
+
+    def summary(self, metrics: pd.DataFrame) -> list[dict]:
+        """OpenOOD's near/far rows `<metric>_mean`: the unweighted mean over the OOD sets of one kind, with a
+        percentile interval from the per-set bootstrap replicates (which share the ID resamples); `n` sums the
+        conditions' sample counts (ID samples once per set)."""
+        params = metrics["params"].map(json.loads)
+        frame = metrics.assign(**{key: params.map(lambda q, key=key: q.get(key))
+                                  for key in ("kind", "detector", "ood_data")})
+        frame = frame[frame["metric"].isin(list(OOD_METRICS)) & frame["kind"].isin(KINDS)]
+        order = {name: i for i, name in enumerate([*KINDS, *DETECTORS, *OOD_METRICS])}
+        frame = frame.sort_values(["kind", "detector", "metric"], key=lambda col: col.map(order), kind="stable")
+        rows = []
+        for (kind, detector, metric), group in frame.groupby(["kind", "detector", "metric"], sort=False):
+            low = high = np.nan
+            if "replicates" in group and group["replicates"].map(lambda r: isinstance(r, list)).all():
+                low, high = np.nanpercentile(np.mean(np.stack(group["replicates"].map(np.asarray)), axis=0),
+                                             [2.5, 97.5])
+            rows.append({"condition": f"{kind}:{detector}", "metric": f"{metric}_mean",
+                         "value": float(group["value"].mean()), "ci_low": float(low), "ci_high": float(high),
+                         "n": int(group["n"].sum()),
+                         "params": json.dumps({"mean_over": sorted(group["ood_data"]), "kind": kind,
+                                               "detector": detector}, sort_keys=True)})
+        return rows
+
+
+SUITE = OODSuite()
