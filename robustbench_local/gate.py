@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .errors import IncompatibleRuns, SpecError
 from .metrics import resample_weights, weighted_metric
 from .results import RunResult
 from .suites import get_suite
+from .yamlfile import read_yaml
 
 THRESHOLDS = ("max_drop", "max_rise", "min", "max")
 N_BOOT = 2000
@@ -74,12 +74,7 @@ class Verdict:
 
 def load_rules(path: str | Path) -> list[Rule]:
     """Rules from YAML: `rules: [{metric, suite?, condition?, max_drop|max_rise|min|max}]`."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise SpecError(f"rules file {path} does not exist; write one or create it with `rbl gate --init`") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"rules file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = read_yaml(path, "rules file", "write one or create it with `rbl gate --init`")
     entries = raw.get("rules") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:
         raise SpecError(f"{path} must hold a non-empty list under `rules:`")

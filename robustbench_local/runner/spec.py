@@ -5,9 +5,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import SpecError
+from ..yamlfile import read_yaml
 
 
 @dataclass
@@ -31,12 +30,7 @@ class EvalSpec:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> EvalSpec:
         """Read a YAML mapping with EvalSpec's field names; non-None `overrides` win over the file."""
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise SpecError(f"config file {path} does not exist; check the --config path") from None
-        except yaml.YAMLError as exc:
-            raise SpecError(f"config file {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+        raw = read_yaml(path, "config file", "check the --config path")
         if not isinstance(raw, dict):
             raise SpecError(f"config file {path} must be a mapping of settings (model:, data:, suites:, ...)")
         known = {f.name for f in fields(cls)}
