@@ -90,6 +90,7 @@ class BaseSuite:
 
 SUITE_MODULES = {
     "clean": "robustbench_local.clean",
+    "attacks": "attacks.suite",
 }
 
 

@@ -23,12 +23,18 @@ def _datasets() -> list[tuple[str, str]]:
                    ("npz:FILE", "arrays x (uint8 NHWC) and y; optional ids, x_val, y_val")]
 
 
+def _attacks() -> list[tuple[str, str]]:
+    from attacks.registry import describe
+
+    return describe()
+
+
 def _suites() -> list[tuple[str, str]]:
     return [(s.name, s.description) for s in all_suites()]
 
 
 LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
-    "models": _models, "datasets": _datasets, "suites": _suites,
+    "models": _models, "datasets": _datasets, "suites": _suites, "attacks": _attacks,
 }
 
 
