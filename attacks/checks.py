@@ -22,7 +22,7 @@ from robustbench_local.models.classifier import frozen_mode, to_tensor
 
 from .registry import margins
 
-CHECK_POINTS = 64
+CHECK_POINTS = 32
 REPEATS = 5
 RANDOM_TOL = 1e-4
 PROB_TOL = 1e-5

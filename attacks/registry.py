@@ -217,16 +217,17 @@ def parse_sequence(text: str, overrides: Mapping[str, Any] = {}) -> list[AttackC
     for item in filter(None, (part.strip() for part in text.split("+"))):
         name, _, query = item.partition("?")
         name = name.strip().lower()
-        settings = {**_query(query), **{k: str(v) for k, v in overrides.items() if v is not None}}
+        own = _query(query)
+        settings = {**{k: str(v) for k, v in overrides.items() if v is not None}, **own}
         if name in COMPOSITES:
             parts = COMPOSITES[name]
             known = {k for member, _ in parts for k in DEFAULTS[member]}
-            unknown = set(_query(query)) - known
+            unknown = set(own) - known
             if unknown:
                 raise SpecError(f"{name} has no setting {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
             members += [AttackConfig(m, _configure(m, base, settings, False)) for m, base in parts]
         elif name in ATTACKS:
-            strict = {k: v for k, v in settings.items() if k in _query(query)}
+            strict = {k: v for k, v in settings.items() if k in own}
             loose = {k: v for k, v in settings.items() if k not in strict}
             cfg = _configure(name, {}, strict, True)
             members.append(AttackConfig(name, _configure(name, cfg, loose, False)))

@@ -93,6 +93,9 @@ class AttackSuite(BaseSuite):
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
     demo_options = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,4/255,8/255"}
 
+    def __init__(self) -> None:
+        self._checks: dict[str, dict] = {}
+
     def _overrides(self, options: dict[str, Any]) -> dict[str, Any]:
         return {k: options.get(k) for k in ("steps", "restarts") if options.get(k) is not None}
 
@@ -108,7 +111,10 @@ class AttackSuite(BaseSuite):
         self._reuse_smaller_eps(condition, ctx, state)
         run_sequence(ctx.model, data.images, data.labels, data.ids, members, params["norm"], params["eps"], state,
                      (ctx.seed, ctx.task_key), ctx.batch_size, ctx.progress)
-        checks = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
+        key = str(ctx.run_dir)
+        if key not in self._checks:  # model-level checks: once per run dir (same model, data and seed)
+            self._checks[key] = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
+        checks = self._checks[key]
         records = classification_records(
             state.logits, data.labels, data.ids, clean_correct=state.clean_correct, attack_success=state.broken,
             broken_by=state.broken_by.astype(str), perturbation_linf=state.linf, perturbation_l2=state.l2,
