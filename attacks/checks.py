@@ -14,6 +14,8 @@ Each check becomes a metric row `flag_<name>` with value 1 (fired) or 0, next to
 """
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import torch
 
@@ -79,6 +81,6 @@ def sweep_flag(robust_by_eps: list[tuple[float, float]]) -> int:
     values = [acc for _, acc in sorted(robust_by_eps)]
     if len(values) < 2:
         return 0
-    rises = any(b > a for a, b in zip(values, values[1:]))
+    rises = any(b > a for a, b in pairwise(values))
     flat = values[-1] >= values[0] and values[0] > 0
     return int(rises or flat)

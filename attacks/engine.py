@@ -46,7 +46,7 @@ class PointState:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_clean(cls, clean_logits: np.ndarray, labels: np.ndarray) -> "PointState":
+    def from_clean(cls, clean_logits: np.ndarray, labels: np.ndarray) -> PointState:
         n = len(labels)
         logits = np.asarray(clean_logits, np.float32).copy()
         correct = logits.argmax(axis=1) == labels
@@ -62,7 +62,7 @@ class PointState:
     def active(self) -> np.ndarray:
         return self.clean_correct & (self.broken_by == NOT_BROKEN)
 
-    def adopt(self, other: "PointState", where: np.ndarray) -> None:
+    def adopt(self, other: PointState, where: np.ndarray) -> None:
         """Take `other`'s records at `where` (breaks found at a smaller eps hold at every larger eps)."""
         for name in ("logits", "broken_by", "margin", "linf", "l2", "queries"):
             getattr(self, name)[where] = getattr(other, name)[where]
@@ -70,9 +70,9 @@ class PointState:
 
 def run_sequence(model: Classifier, images: np.ndarray, labels: np.ndarray, ids: np.ndarray,
                  members: list[AttackConfig], norm: str, eps: float, state: PointState, seed_parts: tuple,
-                 batch_size: int, progress: Progress = Progress(quiet=True)) -> PointState:
+                 batch_size: int, progress: Progress | None = None) -> PointState:
     """Run `members` in order on the still-unbroken points of `state` (updated in place and returned)."""
-    device = model.device
+    device, progress = model.device, progress or Progress(quiet=True)
     y_all = torch.from_numpy(labels.astype(np.int64))
     with frozen_mode(model):
         for position, member in enumerate(members):
@@ -86,8 +86,8 @@ def run_sequence(model: Classifier, images: np.ndarray, labels: np.ndarray, ids:
                     for lo in range(0, len(index), batch_size):
                         idx = index[lo:lo + batch_size]
                         seed = derive_seed(*seed_parts, position, label, restart, ",".join(map(str, ids[idx])))
-                        _attack_batch(model, atk, member.spec.minimum_norm, images[idx], y_all[idx], ids[idx], idx, norm, eps, label, seed,
-                                      state, device)
+                        _attack_batch(model, atk, member.spec.minimum_norm, images[idx], y_all[idx], ids[idx], idx,
+                                      norm, eps, label, seed, state, device)
                         state.queries[idx] += cost
                         bar.update(len(idx))
             state.seconds[f"{position}:{label}"] = time.perf_counter() - start

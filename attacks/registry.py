@@ -224,7 +224,8 @@ def parse_sequence(text: str, overrides: Mapping[str, Any] = {}) -> list[AttackC
             known = {k for member, _ in parts for k in DEFAULTS[member]}
             unknown = set(own) - known
             if unknown:
-                raise SpecError(f"{name} has no setting {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+                raise SpecError(f"{name} has no setting {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(sorted(known))}")
             members += [AttackConfig(m, _configure(m, base, settings, False)) for m, base in parts]
         elif name in ATTACKS:
             strict = {k: v for k, v in settings.items() if k in own}
@@ -255,8 +256,8 @@ def describe() -> list[tuple[str, str]]:
         rows.append((a.name, f"{a.summary} [{'/'.join(a.norms)}; {a.kind}; {settings}]"))
     for name, parts in COMPOSITES.items():
         seq = " -> ".join(m + "".join(f"?{k}={v}" for k, v in base.items()) for m, base in parts)
-        rows.append((name, f"original AutoAttack {name.removeprefix('autoattack').strip('-') or 'standard'} "
-                           f"version, per-point worst case: {seq}"))
+        version = name.removeprefix("autoattack").strip("-") or "standard"
+        rows.append((name, f"original AutoAttack {version} version, per-point worst case: {seq}"))
     return rows
 
 

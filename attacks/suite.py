@@ -15,7 +15,7 @@ ball; only the other points are attacked, so the curve is monotone by constructi
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -91,7 +91,7 @@ class AttackSuite(BaseSuite):
                     _optional_int),
     )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
-    demo_options = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,4/255,8/255"}
+    demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,4/255,8/255"}
 
     def __init__(self) -> None:
         self._checks: dict[str, dict] = {}
@@ -169,7 +169,8 @@ class AttackSuite(BaseSuite):
         rows = super().metrics(records, temperature, seed_parts)
         table, n = records.table, len(records.table)
         clean, success, robust = self._accuracies(table)
-        ratios = {"robust_acc": (robust, None), "clean_acc": (clean, None), "attack_success_rate": (success, clean)}
+        ratios = {"robust_acc": (robust, None), "clean_acc": (clean, None),
+                  "attack_success_rate": (success, clean)}
         for name, (num, den) in ratios.items():
             def metric(w, num=num, den=den):
                 return (w @ num) / (w @ den if den is not None else w.sum(axis=1))
