@@ -41,6 +41,7 @@ COMPOSITES: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
 }
 TARGETED_MODES = ("none", "random", "least-likely")
 PGD_STEP_FACTOR = 2.5
+MIN_CLASSES = {"apgd-dlr": 3, "apgd-t": 4}  # DLR uses the 3rd, targeted DLR the 4th largest logit
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,10 @@ def restarts(member: AttackConfig) -> int:
 def build_attack(member: AttackConfig, model: nn.Module, norm: str, eps: float,
                  num_classes: int) -> torchattacks.Attack:
     """The torchattacks object for one member (torchattacks' mode-change messages are silenced)."""
+    needed = MIN_CLASSES.get(member.name, 2)
+    if num_classes < needed:
+        raise SpecError(f"attack {member.name} needs at least {needed} classes (its loss compares sorted logits), "
+                        f"the model has {num_classes}; use apgd-ce, pgd or square")
     with contextlib.redirect_stdout(io.StringIO()):
         return member.spec.build(model, norm, eps, member.config, num_classes)
 

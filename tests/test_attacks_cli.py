@@ -38,15 +38,16 @@ def test_cli_pgd_sweep_on_the_builtin_model(tmp_path):
     assert again.exit_code == 0 and pd.read_csv(out / "metrics.csv").equals(metrics)  # resumed, not recomputed
 
 
-def test_cli_every_attack_on_a_torchvision_model(tmp_path):
-    torch.manual_seed(0)  # the random-init weights (drawn in this process) and so the clean-correct points
+@pytest.mark.parametrize("model", ["torchvision:resnet18?num_classes=10", "builtin:digits-cnn"])
+def test_cli_every_attack_runs(tmp_path, model):
+    torch.manual_seed(0)  # random-init torchvision weights are drawn in this process: fix the clean-correct points
     attacks = "fgsm,pgd?steps=2,apgd-ce?steps=2,apgd-dlr?steps=2,apgd-t?steps=2&targets=2,fab-t?steps=2&targets=2," \
-              "square?queries=5,autoattack?steps=2,autoattack-rand?steps=2"
-    result = _invoke("evaluate", "torchvision:resnet18?num_classes=10", "--data", "builtin:digits", "--suite",
+              "square?queries=5,autoattack?steps=2&queries=5,autoattack-rand?steps=2"
+    result = _invoke("evaluate", model, "--data", "builtin:digits", "--suite",
                      "attacks", "--attack", attacks, "--eps", "4/255", "--limit", "20", "--calibration-data", "none",
                      "--out", str(tmp_path / "tv"))
     assert result.exit_code == 0, result.output
-    l2 = _invoke("evaluate", "torchvision:resnet18?num_classes=10", "--data", "builtin:digits", "--suite",
+    l2 = _invoke("evaluate", model, "--data", "builtin:digits", "--suite",
                  "attacks", "--attack", "pgd?steps=2,cw?steps=2", "--norm", "L2", "--eps", "0.5", "--limit", "4",
                  "--calibration-data", "none", "--out", str(tmp_path / "tv2"))
     assert l2.exit_code == 0, l2.output

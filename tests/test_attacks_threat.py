@@ -86,3 +86,13 @@ def test_settings_overrides_and_errors():
         check_norm(parse_sequence("cw"), "Linf", "cw")
     assert set(DEFAULTS) == set(ATTACKS)
     assert {name for name, _ in describe()} == {*ATTACKS, "autoattack", "autoattack-rand"}
+
+
+def test_dlr_attacks_refuse_too_few_classes():
+    from torch import nn
+
+    from attacks.registry import build_attack
+
+    (member,) = parse_sequence("apgd-t")
+    with pytest.raises(SpecError, match="at least 4 classes"):
+        build_attack(member, nn.Linear(2, 3), "Linf", 0.1, 3)
