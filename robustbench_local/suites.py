@@ -93,6 +93,7 @@ class BaseSuite:
 
 SUITE_MODULES = {
     "clean": "robustbench_local.clean",
+    "attacks": "attacks.suite",
     "corruptions": "corruptions.suite",
     "ood": "ood.suite",
 }

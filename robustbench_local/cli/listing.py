@@ -27,6 +27,12 @@ def _datasets() -> list[tuple[str, str]]:
                    ("imagenetc:DIR[?corruptions=..&severities=..]", "ImageNet-C <corruption>/<severity>/<wnid>/ JPEGs")]
 
 
+def _attacks() -> list[tuple[str, str]]:
+    from attacks.registry import describe
+
+    return describe()
+
+
 def _suites() -> list[tuple[str, str]]:
     return [(s.name, s.description) for s in all_suites()]
 
@@ -38,7 +44,7 @@ def _corruptions() -> list[tuple[str, str]]:
 
 
 LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
-    "models": _models, "datasets": _datasets, "suites": _suites, "corruptions": _corruptions,
+    "models": _models, "datasets": _datasets, "suites": _suites, "attacks": _attacks, "corruptions": _corruptions,
     "detectors": describe_detectors,
 }
 

@@ -1,0 +1,86 @@
+"""Sanity checks against gradient masking and broken evaluations (after AutoAttack's checks.py).
+
+Each check becomes a metric row `flag_<name>` with value 1 (fired) or 0, next to the numbers it is based on:
+- `flag_randomized`: logits change between repeated passes in eval mode (normalised logits move > 1e-4 or
+  a prediction flips) -> use `autoattack-rand` / EOT.
+- `flag_probability_output`: outputs lie in [0, 1] and rows sum to 1 -> the model returns probabilities.
+- `flag_zero_gradients`: more than ZERO_GRAD_SHARE of clean-correct points have an all-zero or non-finite input
+  gradient of the margin loss z_y - max_{k != y} z_k (value of `zero_grad_share` alongside).
+- `flag_blackbox_beats_gradient`: a black-box attack that ran after every gradient attack broke more than
+  BLACKBOX_SHARE of all points (Carlini et al. 2019; AutoAttack's check_square_sr).
+- `flag_robust_above_clean`: robust accuracy, or accuracy on the recorded examples, above clean accuracy.
+- `flag_eps_not_decreasing` (sweep summary): robust accuracy rises with eps, or stays flat above 0 from the
+  smallest to the largest eps of a sweep.
+"""
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import torch
+
+from robustbench_local.models import Classifier
+from robustbench_local.models.classifier import frozen_mode, to_tensor
+
+from .registry import margins
+
+CHECK_POINTS = 32
+REPEATS = 5
+RANDOM_TOL = 1e-4
+PROB_TOL = 1e-5
+ZERO_GRAD_SHARE = 0.01
+BLACKBOX_SHARE = 0.002
+
+
+def model_checks(model: Classifier, images: np.ndarray, labels: np.ndarray, correct: np.ndarray) -> dict:
+    """Randomness, probability-output and gradient checks on up to CHECK_POINTS points (model mode unchanged)."""
+    x = to_tensor(images[:CHECK_POINTS], model.device).contiguous()
+    with frozen_mode(model), torch.no_grad():
+        outs = torch.stack([model(x).float() for _ in range(REPEATS)])
+    unit = outs / outs.norm(dim=2, keepdim=True).clamp_min(1e-12)
+    change = float((unit - unit[0]).abs().max())
+    flips = bool((outs.argmax(dim=2) != outs[0].argmax(dim=1)).any())
+    first = outs[0]
+    probability = bool(first.min() > -PROB_TOL and first.max() < 1 + PROB_TOL
+                       and (first.sum(dim=1) - 1).abs().max() < PROB_TOL)
+    share = zero_gradient_share(model, images[correct][:CHECK_POINTS], labels[correct][:CHECK_POINTS])
+    return {"randomized": change > RANDOM_TOL or flips, "max_logit_change": change,
+            "probability_output": probability, "zero_grad_share": share}
+
+
+def zero_gradient_share(model: Classifier, images: np.ndarray, labels: np.ndarray) -> float:
+    """Share of points whose margin-loss input gradient is all zero or non-finite (nan when no points)."""
+    if len(labels) == 0:
+        return float("nan")
+    x = to_tensor(images, model.device).contiguous().requires_grad_(True)
+    y = torch.from_numpy(labels.astype(np.int64)).to(model.device)
+    with frozen_mode(model), torch.enable_grad():
+        grad, = torch.autograd.grad(margins(model(x).float(), y).sum(), x)
+    flat = grad.flatten(1)
+    bad = (flat == 0).all(dim=1) | ~torch.isfinite(flat).all(dim=1)
+    return float(bad.float().mean())
+
+
+def condition_flags(checks: dict, broken_by: np.ndarray, kinds: list[tuple[str, str]], robust_acc: float,
+                    adv_acc: float, clean_acc: float) -> dict[str, int]:
+    """The per-condition flags (0/1) from the model checks and the records; `kinds` = [(attack, kind)] in order."""
+    flags = {"randomized": int(checks["randomized"]), "probability_output": int(checks["probability_output"]),
+             "zero_gradients": int(not np.isnan(checks["zero_grad_share"])
+                                   and checks["zero_grad_share"] > ZERO_GRAD_SHARE),
+             "robust_above_clean": int(max(robust_acc, adv_acc) > clean_acc)}
+    last_gradient = max((i for i, (_, kind) in enumerate(kinds) if kind == "gradient"), default=None)
+    if last_gradient is not None and any(kind == "black-box" for _, kind in kinds[last_gradient:]):
+        late = {name for name, kind in kinds[last_gradient + 1:] if kind == "black-box"}
+        share = float(np.isin(broken_by, list(late)).mean()) if len(broken_by) else 0.0
+        flags["blackbox_beats_gradient"] = int(share > BLACKBOX_SHARE)
+    return flags
+
+
+def sweep_flag(robust_by_eps: list[tuple[float, float]]) -> int:
+    """1 if robust accuracy rises with eps, or is flat above 0 across the whole sweep (>= 2 eps values)."""
+    values = [acc for _, acc in sorted(robust_by_eps)]
+    if len(values) < 2:
+        return 0
+    rises = any(b > a for a, b in pairwise(values))
+    flat = values[-1] >= values[0] and values[0] > 0
+    return int(rises or flat)

@@ -1,0 +1,202 @@
+"""Suite `attacks`: robust accuracy under attack sequences x norms x eps, per-point worst case, with sanity flags.
+
+Records are `classification_records` of the recorded example per point (see engine.PointState) plus
+`clean_correct`, `attack_success`, `broken_by` (attack name, 'clean' for misclassified points, '' for robust),
+`perturbation_linf`, `perturbation_l2` and `queries` (nominal model passes spent: iterations x EOT x targets, or
+Square queries, summed over the attacks and restarts that ran on the point). Metrics: the calibration metrics
+of BaseSuite on those examples (raw and `_ts` with the clean-fitted temperature), plus `robust_acc`,
+`clean_acc`, `attack_success_rate` (broken / clean-correct), `max_perturbation_linf|l2`, `zero_grad_share`,
+and sanity flags as rows `flag_<name>` with value 0 or 1 (attacks/checks.py says what each means).
+
+Eps sweeps reuse work: conditions run in ascending eps, and a point broken at a smaller eps of the same
+sweep (same attack, norm and settings, found in the run dir) keeps that example, which lies in every larger
+ball; only the other points are attacked, so the curve is monotone by construction.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from robustbench_local.errors import SpecError
+from robustbench_local.metrics import bootstrap
+from robustbench_local.records import Records, classification_records
+from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
+
+from .checks import condition_flags, model_checks, sweep_flag
+from .engine import PointState, run_sequence
+from .registry import AttackConfig, check_norm, parse_sequence
+from .threat import parse_eps, parse_norm
+
+
+def _items(text: str) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in str(text).split(",") if part.strip())
+    if not items:
+        raise SpecError(f"empty list {text!r}; give at least one value")
+    return items
+
+
+def parse_attacks(text: str) -> tuple[str, ...]:
+    """Comma-separated attack specs; each is checked now so that a typo fails before any work."""
+    items = _items(text)
+    for item in items:
+        parse_sequence(item)
+    return items
+
+
+def parse_eps_list(text: str) -> tuple[str, ...]:
+    """Comma-separated radii (fractions allowed), kept as written, sorted by value, duplicates removed."""
+    values = {}
+    for item in _items(text):
+        values.setdefault(parse_eps(item), item)
+    return tuple(values[v] for v in sorted(values))
+
+
+def parse_norms(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(parse_norm(n) for n in _items(text)))
+
+
+def _optional_int(text: str) -> int | None:
+    if str(text).strip().lower() in ("", "none", "default"):
+        return None
+    if not str(text).strip().isdigit() or int(text) < 1:
+        raise SpecError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, Any]) -> Condition:
+    """The condition for one (attack sequence, norm, eps); params hold the full resolved attack config."""
+    members = parse_sequence(attack, overrides)
+    check_norm(members, norm, attack)
+    shown = attack + "".join(f" {k}={v}" for k, v in overrides.items() if v is not None)
+    params = {"attack": shown, "spec": attack, "norm": norm, "eps": parse_eps(eps_text), "eps_text": eps_text,
+              "members": [m.to_json() for m in members]}
+    return Condition(f"{shown}:{norm}:{eps_text}", params)
+
+
+class AttackSuite(BaseSuite):
+    name = "attacks"
+    description = ("robust accuracy under attacks (fgsm, pgd, cw, apgd-*, fab-t, square, autoattack), "
+                   "per-point worst case, eps sweeps, calibration under attack, sanity flags")
+    options = (
+        SuiteOption("attack", "attack(s), comma-separated; A+B = one worst-case sequence; NAME?key=value "
+                    "sets a parameter (see `rbl list attacks`)", "pgd", parse_attacks),
+        SuiteOption("norm", "threat model norm(s): Linf, L2", "Linf", parse_norms),
+        SuiteOption("eps", "radii in [0,1] pixel units, fractions allowed", "0,1/255,2/255,4/255,8/255",
+                    parse_eps_list),
+        SuiteOption("steps", "override the iterations of every attack that has them", "default", _optional_int),
+        SuiteOption("restarts", "override the random restarts of every attack that has them", "default",
+                    _optional_int),
+    )
+    headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
+    demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,4/255,8/255"}
+
+    def __init__(self) -> None:
+        self._checks: dict[str, dict] = {}
+
+    def _overrides(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {k: options.get(k) for k in ("steps", "restarts") if options.get(k) is not None}
+
+    def conditions(self, options: dict[str, Any]) -> list[Condition]:
+        overrides = self._overrides(options)
+        return [make_condition(attack, norm, eps, overrides)
+                for attack in options["attack"] for norm in options["norm"] for eps in options["eps"]]
+
+    def run(self, condition: Condition, ctx: TaskContext) -> Records:
+        data, params = ctx.data, condition.params
+        members = [AttackConfig(m["name"], m["config"]) for m in params["members"]]
+        state = PointState.from_clean(ctx.clean_logits(), data.labels)
+        self._reuse_smaller_eps(condition, ctx, state)
+        run_sequence(ctx.model, data.images, data.labels, data.ids, members, params["norm"], params["eps"], state,
+                     (ctx.seed, ctx.task_key), ctx.batch_size, ctx.progress)
+        key = str(ctx.run_dir)
+        if key not in self._checks:  # model-level checks: once per run dir (same model, data and seed)
+            self._checks[key] = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
+        checks = self._checks[key]
+        records = classification_records(
+            state.logits, data.labels, data.ids, clean_correct=state.clean_correct, attack_success=state.broken,
+            broken_by=state.broken_by.astype(str), perturbation_linf=state.linf, perturbation_l2=state.l2,
+            queries=state.queries)
+        records.info = {"checks": checks, "seconds": state.seconds,
+                        "kinds": [[m.name, m.spec.kind] for m in members]}
+        fired = [k for k, v in self._flags(records).items() if v]
+        if fired:
+            ctx.progress.note(f"warning: attacks {condition.name}: sanity flag(s) fired: {', '.join(fired)} "
+                              "(see the flag_* rows of metrics.csv)")
+        return records
+
+    def _reuse_smaller_eps(self, condition: Condition, ctx: TaskContext, state: PointState) -> None:
+        """Adopt the breaks recorded at smaller eps of the same sweep (tasks already in the run dir)."""
+        from robustbench_local.runner.execute import Task
+        from robustbench_local.runner.store import RunStore
+
+        store, params = RunStore(ctx.run_dir), condition.params
+        for eps_text in ctx.options.get("eps", ()):
+            if parse_eps(eps_text) >= params["eps"]:
+                continue
+            sibling = make_condition(params["spec"], params["norm"], eps_text, self._overrides(ctx.options))
+            key = Task(self, sibling).key
+            if sibling.params["members"] != params["members"] or not store.has_task(key):
+                continue
+            _, old = store.load_task(key)
+            position = {sid: i for i, sid in enumerate(old.table["sample_id"].astype(str))}
+            rows = np.array([position.get(str(sid), -1) for sid in ctx.data.ids])
+            hit = rows >= 0
+            here = np.flatnonzero(hit)[old.table["attack_success"].to_numpy()[rows[hit]].astype(bool)]
+            there = rows[here]
+            state.logits[here] = old.logits[there]
+            state.broken_by[here] = old.table["broken_by"].to_numpy()[there]
+            state.linf[here] = old.table["perturbation_linf"].to_numpy()[there]
+            state.l2[here] = old.table["perturbation_l2"].to_numpy()[there]
+            state.queries[here] = old.table["queries"].to_numpy()[there]
+            state.margin[here] = -np.inf
+
+    @staticmethod
+    def _accuracies(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        clean = table["clean_correct"].to_numpy().astype(float)
+        success = table["attack_success"].to_numpy().astype(float)
+        return clean, success, clean * (1 - success)
+
+    def _flags(self, records: Records) -> dict[str, int]:
+        clean, _, robust = self._accuracies(records.table)
+        adv = records.table["correct"].to_numpy().astype(float)
+        return condition_flags(records.info["checks"], records.table["broken_by"].to_numpy().astype(str),
+                               [tuple(k) for k in records.info["kinds"]], robust.mean(), adv.mean(), clean.mean())
+
+    def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
+        rows = super().metrics(records, temperature, seed_parts)
+        table, n = records.table, len(records.table)
+        clean, success, robust = self._accuracies(table)
+        ratios = {"robust_acc": (robust, None), "clean_acc": (clean, None),
+                  "attack_success_rate": (success, clean)}
+        for name, (num, den) in ratios.items():
+            def metric(w, num=num, den=den):
+                return (w @ num) / (w @ den if den is not None else w.sum(axis=1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value, low, high = bootstrap(metric, n, *seed_parts)
+            rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": n})
+        extra = {"max_perturbation_linf": float(table["perturbation_linf"].max()) if n else np.nan,
+                 "max_perturbation_l2": float(table["perturbation_l2"].max()) if n else np.nan,
+                 "zero_grad_share": records.info["checks"]["zero_grad_share"]}
+        extra.update({f"flag_{k}": v for k, v in self._flags(records).items()})
+        rows += [{"metric": k, "value": float(v), "ci_low": np.nan, "ci_high": np.nan, "n": n}
+                 for k, v in extra.items()]
+        return rows
+
+    def summary(self, metrics: pd.DataFrame) -> list[dict]:
+        """`flag_eps_not_decreasing` per sweep (same attack, norm and settings over several eps)."""
+        robust = metrics[metrics["metric"] == "robust_acc"]
+        sweeps: dict[str, list[tuple[float, float]]] = {}
+        names: dict[str, str] = {}
+        for _, row in robust.iterrows():
+            params = json.loads(row["params"])
+            key = json.dumps([params["members"], params["norm"]], sort_keys=True)
+            sweeps.setdefault(key, []).append((params["eps"], row["value"]))
+            names[key] = f"{params['attack']}:{params['norm']}:sweep"
+        return [{"condition": names[k], "metric": "flag_eps_not_decreasing", "value": float(sweep_flag(v)),
+                 "ci_low": np.nan, "ci_high": np.nan, "n": int(robust["n"].iloc[0])} for k, v in sweeps.items()]
+
+
+SUITE = AttackSuite()

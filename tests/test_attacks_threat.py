@@ -1,0 +1,98 @@
+"""Threat-model parsing, the adversarial-example contract and the attack registry (no model runs)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from attacks.registry import ATTACKS, DEFAULTS, budget, check_norm, describe, parse_sequence, restarts
+from attacks.threat import AttackContractError, parse_eps, parse_norm, perturbation_norms, verify_examples
+from robustbench_local.errors import RBLError, SpecError
+
+
+def test_parse_eps_accepts_fractions_and_decimals():
+    assert parse_eps("8/255") == 8 / 255
+    assert parse_eps(" 0.5 ") == 0.5
+    assert parse_eps("0") == 0.0
+    for bad in ("-1/255", "x", "1/0", "inf"):
+        with pytest.raises(SpecError):
+            parse_eps(bad)
+
+
+def test_parse_norm():
+    assert parse_norm("linf") == "Linf" and parse_norm("L2") == "L2" and parse_norm("2") == "L2"
+    with pytest.raises(SpecError):
+        parse_norm("L1")
+
+
+def test_perturbation_norms_match_numpy():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 5, 5, generator=gen)
+    x_adv = (x + 0.01 * torch.randn(4, 3, 5, 5, generator=gen)).clamp(0, 1)
+    linf, l2 = perturbation_norms(x_adv, x)
+    delta = (x_adv.numpy().astype(np.float64) - x.numpy()).reshape(4, -1)
+    np.testing.assert_allclose(linf, np.abs(delta).max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(l2, np.sqrt((delta ** 2).sum(axis=1)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["Linf", "L2"])
+def test_verify_rejects_examples_outside_the_ball_or_the_box(norm):
+    x = torch.full((2, 3, 4, 4), 0.5)
+    ids = np.array(["a", "b"])
+    eps = 0.1
+    inside = x.clone()
+    inside[1, 0, 0, 0] += eps  # exactly on the sphere in both norms
+    verify_examples(inside, x, norm, eps, "t", ids)
+    outside = x.clone()
+    outside[1, 0, 0, 0] += eps + 1e-4
+    with pytest.raises(AttackContractError, match="sample b"):
+        verify_examples(outside, x, norm, eps, "t", ids)
+    box = torch.zeros_like(x)
+    box[0, 0, 0, 0] = -1e-3
+    with pytest.raises(AttackContractError, match=r"outside \[0, 1\]"):
+        verify_examples(box, torch.zeros_like(x), norm, eps, "t", ids)
+    nan = x.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    with pytest.raises(AttackContractError, match="non-finite"):
+        verify_examples(nan, x, norm, eps, "t", ids)
+    assert issubclass(AttackContractError, RBLError)
+
+
+def test_autoattack_expands_to_the_original_standard_version():
+    members = parse_sequence("autoattack")
+    assert [m.name for m in members] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    cfg = {m.name: m.config for m in members}
+    assert cfg["apgd-ce"]["steps"] == 100 and cfg["apgd-ce"]["restarts"] == 1
+    assert cfg["apgd-t"]["steps"] == 100 and cfg["apgd-t"]["targets"] == 9
+    assert cfg["fab-t"]["steps"] == 100 and cfg["fab-t"]["targets"] == 9
+    assert cfg["square"]["queries"] == 5000
+    # 9 targets x 100 iterations per point; K - 1 targets when K < 10
+    assert budget(members[1], 10) == 900 and budget(members[1], 4) == 300
+    rand = parse_sequence("autoattack-rand")
+    assert [(m.name, m.config["eot_iter"]) for m in rand] == [("apgd-ce", 20), ("apgd-dlr", 20)]
+
+
+def test_settings_overrides_and_errors():
+    (pgd,) = parse_sequence("pgd?steps=50&step_size=1/255")
+    assert pgd.config["steps"] == 50 and pgd.config["step_size"] == 1 / 255
+    seq = parse_sequence("fgsm+pgd", {"steps": 7, "restarts": 3})
+    assert "steps" not in seq[0].config and seq[1].config["steps"] == 7
+    assert restarts(seq[0]) == 1 and restarts(seq[1]) == 3  # FGSM is deterministic
+    assert parse_sequence("pgd?steps=50", {"steps": 7})[0].config["steps"] == 50  # the item's own setting wins
+    for bad in ("nope", "pgd?stepz=3", "pgd?steps=-1", "pgd?steps", "pgd?targeted=maybe", "autoattack?foo=1", ""):
+        with pytest.raises(SpecError):
+            parse_sequence(bad)
+    with pytest.raises(SpecError, match="L2 only"):
+        check_norm(parse_sequence("cw"), "Linf", "cw")
+    assert set(DEFAULTS) == set(ATTACKS)
+    assert {name for name, _ in describe()} == {*ATTACKS, "autoattack", "autoattack-rand"}
+
+
+def test_dlr_attacks_refuse_too_few_classes():
+    from torch import nn
+
+    from attacks.registry import build_attack
+
+    (member,) = parse_sequence("apgd-t")
+    with pytest.raises(SpecError, match="at least 4 classes"):
+        build_attack(member, nn.Linear(2, 3), "Linf", 0.1, 3)
