@@ -4,9 +4,10 @@ Each attack starts from the clean image and runs only on points that are clean-c
 every example an attack returns is verified (finite, in [0, 1], inside the eps-ball) before it counts.
 Randomness: torchattacks draws random starts from the global torch RNG (APGD/FAB/Square reseed it from their
 `seed`), so the engine seeds it per batch from (run seed, task key, attack position, restart, ids of the
-batch) inside `torch.random.fork_rng` (the caller's RNG state is left untouched). Results are reproducible
-for the same run settings; they are not batch-size independent, because a random start depends on which
-points share its batch.
+batch) inside `torch.random.fork_rng` (the caller's RNG state is left untouched). A batch holds the still-active
+points of one fixed block of `batch_size` positions, and the runner's shards are whole blocks, so results do
+not depend on the shard size, the executor or the worker count; they do depend on the batch size, because a
+random start depends on which points share its batch.
 """
 from __future__ import annotations
 
@@ -81,10 +82,12 @@ def run_sequence(model: Classifier, images: np.ndarray, labels: np.ndarray, ids:
             label = member.name
             start = time.perf_counter()
             for restart in range(restarts(member)):
-                index = np.flatnonzero(state.active)
-                with progress.bar(len(index), f"{label} {norm} eps={eps:.4g}", "pt") as bar:
-                    for lo in range(0, len(index), batch_size):
-                        idx = index[lo:lo + batch_size]
+                active = state.active
+                with progress.bar(int(active.sum()), f"{label} {norm} eps={eps:.4g}", "pt") as bar:
+                    for lo in range(0, len(labels), batch_size):  # batches = fixed blocks of positions
+                        idx = lo + np.flatnonzero(active[lo:lo + batch_size])
+                        if not len(idx):
+                            continue
                         seed = derive_seed(*seed_parts, position, label, restart, ",".join(map(str, ids[idx])))
                         _attack_batch(model, atk, member.spec.minimum_norm, images[idx], y_all[idx], ids[idx], idx,
                                       norm, eps, label, seed, state, device)

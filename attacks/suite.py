@@ -8,9 +8,11 @@ of BaseSuite on those examples (raw and `_ts` with the clean-fitted temperature)
 `clean_acc`, `attack_success_rate` (broken / clean-correct), `max_perturbation_linf|l2`, `zero_grad_share`,
 and sanity flags as rows `flag_<name>` with value 0 or 1 (attacks/checks.py says what each means).
 
-Eps sweeps reuse work: conditions run in ascending eps, and a point broken at a smaller eps of the same
-sweep (same attack, norm and settings, found in the run dir) keeps that example, which lies in every larger
-ball; only the other points are attacked, so the curve is monotone by construction.
+Eps sweeps reuse work: the outcome at eps_k starts from the outcome at the next smaller eps of the same sweep
+(same attack, norm and settings): a point broken there keeps that example, which lies in every larger ball,
+and only the other points are attacked, so the curve is monotone by construction. Outcomes are kept in the
+worker's cache (ctx.cache), so an in-process sweep computes each eps once, and a worker that gets a larger
+eps first computes the smaller ones itself: records never depend on the executor or the task order.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import pandas as pd
 from robustbench_local.errors import SpecError
 from robustbench_local.metrics import bootstrap
 from robustbench_local.records import Records, classification_records
+from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
 from .checks import condition_flags, model_checks, sweep_flag
@@ -93,9 +96,6 @@ class AttackSuite(BaseSuite):
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,4/255,8/255"}
 
-    def __init__(self) -> None:
-        self._checks: dict[str, dict] = {}
-
     def _overrides(self, options: dict[str, Any]) -> dict[str, Any]:
         return {k: options.get(k) for k in ("steps", "restarts") if options.get(k) is not None}
 
@@ -105,16 +105,13 @@ class AttackSuite(BaseSuite):
                 for attack in options["attack"] for norm in options["norm"] for eps in options["eps"]]
 
     def run(self, condition: Condition, ctx: TaskContext) -> Records:
-        data, params = ctx.data, condition.params
-        members = [AttackConfig(m["name"], m["config"]) for m in params["members"]]
-        state = PointState.from_clean(ctx.clean_logits(), data.labels)
-        self._reuse_smaller_eps(condition, ctx, state)
-        run_sequence(ctx.model, data.images, data.labels, data.ids, members, params["norm"], params["eps"], state,
-                     (ctx.seed, ctx.task_key), ctx.batch_size, ctx.progress)
-        key = str(ctx.run_dir)
-        if key not in self._checks:  # model-level checks: once per run dir (same model, data and seed)
-            self._checks[key] = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
-        checks = self._checks[key]
+        data = ctx.data
+        members = [AttackConfig(m["name"], m["config"]) for m in condition.params["members"]]
+        state = self._state_at(condition, ctx)
+        shard = ("attacks:checks", data.ids[0] if len(data) else "", len(data))
+        if shard not in ctx.cache:  # model-level checks: once per set of points
+            ctx.cache[shard] = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
+        checks = ctx.cache[shard]
         records = classification_records(
             state.logits, data.labels, data.ids, clean_correct=state.clean_correct, attack_success=state.broken,
             broken_by=state.broken_by.astype(str), perturbation_linf=state.linf, perturbation_l2=state.l2,
@@ -127,31 +124,25 @@ class AttackSuite(BaseSuite):
                               "(see the flag_* rows of metrics.csv)")
         return records
 
-    def _reuse_smaller_eps(self, condition: Condition, ctx: TaskContext, state: PointState) -> None:
-        """Adopt the breaks recorded at smaller eps of the same sweep (tasks already in the run dir)."""
-        from robustbench_local.runner.execute import Task
-        from robustbench_local.runner.store import RunStore
-
-        store, params = RunStore(ctx.run_dir), condition.params
-        for eps_text in ctx.options.get("eps", ()):
-            if parse_eps(eps_text) >= params["eps"]:
-                continue
-            sibling = make_condition(params["spec"], params["norm"], eps_text, self._overrides(ctx.options))
-            key = Task(self, sibling).key
-            if sibling.params["members"] != params["members"] or not store.has_task(key):
-                continue
-            _, old = store.load_task(key)
-            position = {sid: i for i, sid in enumerate(old.table["sample_id"].astype(str))}
-            rows = np.array([position.get(str(sid), -1) for sid in ctx.data.ids])
-            hit = rows >= 0
-            here = np.flatnonzero(hit)[old.table["attack_success"].to_numpy()[rows[hit]].astype(bool)]
-            there = rows[here]
-            state.logits[here] = old.logits[there]
-            state.broken_by[here] = old.table["broken_by"].to_numpy()[there]
-            state.linf[here] = old.table["perturbation_linf"].to_numpy()[there]
-            state.l2[here] = old.table["perturbation_l2"].to_numpy()[there]
-            state.queries[here] = old.table["queries"].to_numpy()[there]
-            state.margin[here] = -np.inf
+    def _state_at(self, condition: Condition, ctx: TaskContext) -> PointState:
+        """The per-point outcome of `condition`, built on the next smaller eps of its sweep (cached per worker)."""
+        data, params = ctx.data, condition.params
+        key = ("attacks:state", condition.name, data.ids[0] if len(data) else "", len(data))
+        if key in ctx.cache:
+            return ctx.cache[key]
+        state = PointState.from_clean(ctx.clean_logits(), data.labels)
+        smaller = [e for e in ctx.options.get("eps", ()) if parse_eps(e) < params["eps"]]
+        sibling = make_condition(params["spec"], params["norm"], smaller[-1], self._overrides(ctx.options)) \
+            if smaller else None
+        if sibling is not None and sibling.params["members"] == params["members"]:
+            previous = self._state_at(sibling, ctx)
+            state.adopt(previous, previous.broken)
+        members = [AttackConfig(m["name"], m["config"]) for m in params["members"]]
+        task_key = Task(self, condition).key
+        run_sequence(ctx.model, data.images, data.labels, data.ids, members, params["norm"], params["eps"], state,
+                     (ctx.seed, task_key), ctx.batch_size, ctx.progress)
+        ctx.cache[key] = state
+        return state
 
     @staticmethod
     def _accuracies(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,7 +166,7 @@ class AttackSuite(BaseSuite):
             def metric(w, num=num, den=den):
                 return (w @ num) / (w @ den if den is not None else w.sum(axis=1))
             with np.errstate(invalid="ignore", divide="ignore"):
-                value, low, high = bootstrap(metric, n, *seed_parts)
+                value, low, high = bootstrap({name: metric}, n, *seed_parts)[name]
             rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": n})
         extra = {"max_perturbation_linf": float(table["perturbation_linf"].max()) if n else np.nan,
                  "max_perturbation_l2": float(table["perturbation_l2"].max()) if n else np.nan,

@@ -54,6 +54,7 @@ class TaskContext:
     run_dir: Path
     clean_logits: Callable[[], Any]
     data_spec: str = ""
+    cache: dict[Any, Any] = field(default_factory=dict)  # the worker's scratch memory, shared by its tasks
 
 
 class Suite(Protocol):

@@ -72,3 +72,15 @@ def test_make_executor():
     assert repr(make_executor("inprocess", 2)) == "PoolExecutor(workers=2, retries=3)"
     with pytest.raises(SpecError, match="unknown executor"):
         make_executor("slurm")
+
+
+def test_real_suites_are_executor_independent(tmp_path):
+    """An eps sweep (which reuses smaller-eps breaks) and a corruption sweep: pool shards == one process."""
+    options = {"attack": "pgd?steps=5", "eps": "2/255,8/255,0.1", "corruptions": "gaussian_noise,fog",
+               "severities": "1,5", "corruption_workers": "0"}
+    runs = [rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["attacks", "corruptions"], out=tmp_path / name,
+                         limit=64, batch_size=16, executor=executor, shard_size=shard, **options)
+            for name, executor, shard in (("one", None, None), ("pool", PoolExecutor(2), 32))]
+    pd.testing.assert_frame_equal(records(runs[0]), records(runs[1]))
+    robust = runs[0].metrics.query("metric == 'robust_acc'").sort_values("value", ascending=False)
+    assert list(robust.condition) == ["pgd?steps=5:Linf:2/255", "pgd?steps=5:Linf:8/255", "pgd?steps=5:Linf:0.1"]

@@ -63,6 +63,7 @@ class Worker:
         self.payload = payload
         self.progress = progress
         self._clean: dict[tuple[int, int], np.ndarray] = {}
+        self.cache: dict = {}
 
     def clean_logits(self, start: int, stop: int) -> np.ndarray:
         if (start, stop) not in self._clean:
@@ -74,5 +75,6 @@ class Worker:
         p = self.payload
         data = p.data if (job.start, job.stop) == (0, len(p.data)) else p.data.subset(np.arange(job.start, job.stop))
         ctx = TaskContext(p.model, data, p.seed, job.task_key, p.options, p.temperature, p.batch_size,
-                          self.progress, p.run_dir, lambda: self.clean_logits(job.start, job.stop), p.data_spec)
+                          self.progress, p.run_dir, lambda: self.clean_logits(job.start, job.stop), p.data_spec,
+                          self.cache)
         return importlib.import_module(job.suite_module).SUITE.run(job.condition, ctx)
