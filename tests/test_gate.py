@@ -113,3 +113,20 @@ def test_misuse_exits_2(runs, rules, tmp_path, case):
     result = gate("--baseline", runs["seed0"].root, "--candidate", candidate, "--rules", rules)
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+
+
+def test_adversarially_trained_baseline_vs_standard_candidate_fails_on_robust_accuracy(tmp_path):
+    """The regression case of the issue: robust accuracy of the standard model against the PGD-AT model."""
+    options = {"attack": "pgd", "eps": "0.1", "limit": 80}
+    baseline = rbl.evaluate("builtin:digits-cnn-at", "builtin:digits", ["clean", "attacks"], out=tmp_path / "at",
+                            **options)
+    candidate = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean", "attacks"], out=tmp_path / "std",
+                             **options)
+    rules = tmp_path / "gate.yaml"
+    rules.write_text("rules:\n  - {metric: robust_acc, suite: attacks, condition: 'pgd:Linf:0.1', max_drop: 0.01}\n"
+                     "  - {metric: acc, suite: clean, max_drop: 0.03}\n")
+    result = gate("--baseline", baseline.root, "--candidate", candidate.root, "--rules", rules)
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("FAIL") and "robust_acc max drop 0.01" in line for line in lines)
+    assert any(line.startswith("PASS") and "acc max drop 0.03" in line for line in lines)
