@@ -62,11 +62,13 @@ def robust_vs_eps(runs: list[ReportRun]) -> Figure | None:
     return "robust_vs_eps", "Robust accuracy vs ε (95% intervals)", _png(fig)
 
 
-def _acc_matrix(run: ReportRun) -> tuple[list[str], list[int], np.ndarray]:
+def _corruption_rows(run: ReportRun):
     rows = run.rows("corruptions", "acc")
-    rows = rows[rows["p"].map(lambda p: bool(p.get("corruption")))]
-    names = list(dict.fromkeys(rows["p"].map(lambda p: p["corruption"])))
-    sevs = sorted({int(p["severity"]) for p in rows["p"]})
+    return rows[rows["p"].map(lambda p: bool(p.get("corruption")))]
+
+
+def _acc_matrix(run: ReportRun, names: list[str], sevs: list[int]) -> tuple[list[str], list[int], np.ndarray]:
+    rows = _corruption_rows(run)
     grid = np.full((len(names), len(sevs)), np.nan)
     for p, v in zip(rows["p"], rows["value"], strict=True):
         grid[names.index(p["corruption"]), sevs.index(int(p["severity"]))] = v
@@ -74,16 +76,17 @@ def _acc_matrix(run: ReportRun) -> tuple[list[str], list[int], np.ndarray]:
 
 
 def corruption_heatmap(runs: list[ReportRun]) -> Figure | None:
-    mats = [(run, *_acc_matrix(run)) for run in runs]
-    mats = [m for m in mats if m[1]]
-    if not mats:
+    ps = [p for run in runs for p in _corruption_rows(run)["p"]]
+    if not ps:
         return None
-    height = 0.28 * max(len(m[1]) for m in mats) + 1.2
-    fig, axes = _grid(len(mats), width=max(3.2, 1.0 + 0.9 * max(len(m[2]) for m in mats)), height=height, cols=4)
-    for ax, (run, names, sevs, grid) in zip(axes, mats, strict=True):
+    names = list(dict.fromkeys(p["corruption"] for p in ps))
+    sevs = sorted({int(p["severity"]) for p in ps})
+    mats = [(run, *_acc_matrix(run, names, sevs)) for run in runs if len(_corruption_rows(run))]
+    fig, axes = _grid(len(mats), width=1.0 + 0.75 * len(sevs), height=0.3 * len(names) + 1.2, cols=4)
+    for i, (ax, (run, names, sevs, grid)) in enumerate(zip(axes, mats, strict=True)):
         im = ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
         ax.set_xticks(range(len(sevs)), [str(s) for s in sevs])
-        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_yticks(range(len(names)), names if i % 4 == 0 else [""] * len(names), fontsize=8)
         for (i, j), v in np.ndenumerate(grid):
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
@@ -180,14 +183,16 @@ def reliability(runs: list[ReportRun]) -> Figure | None:
         return None
     fig, axes = _grid(len(panels), width=3.6, height=3.4, cols=3)
     for ax, (run, title, (logits, labels)) in zip(axes, panels, strict=True):
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-        for t, label, style in ((1.0, "raw", "-"), (run.temperature, "temp-scaled", "--")):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, label="perfect calibration")
+        for t, label, style in ((1.0, "raw", {"alpha": 0.55, "color": "C0"}),
+                                (run.temperature, "temp-scaled", {"fill": False, "edgecolor": "C1", "lw": 1.4})):
             if t is None:
                 continue
             table = [r for r in reliability_table(Predictions.from_logits(logits, labels, t)) if r["count"]]
-            ax.plot([r["confidence"] for r in table], [r["accuracy"] for r in table], style, marker="o", ms=3,
-                    label=label)
-        ax.set(title=f"{run.label}\n{title}", xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+            ax.bar([r["bin_low"] for r in table], [r["accuracy"] for r in table], width=table[0]["bin_high"] -
+                   table[0]["bin_low"] if table else 0.0, align="edge", label=label, **style)
+        ax.set(title=f"{run.label}\n{title} (n={len(labels)})", xlabel="confidence", ylabel="accuracy",
+               xlim=(0, 1), ylim=(0, 1))
         ax.title.set_fontsize(9)
         ax.legend(fontsize=7, loc="upper left")
     return "reliability", "Reliability diagrams, clean and under shift (15 equal-width bins)", _png(fig)

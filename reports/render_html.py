@@ -17,6 +17,10 @@ nav{margin-top:8px}nav a{color:#9fc3ff;margin-right:16px;text-decoration:none;fo
 section{background:#fff;border:1px solid #e1e4ea;border-radius:8px;padding:14px 20px 18px;margin:18px 0}
 h2{font-size:18px;margin:4px 0 10px}h3{font-size:15px;margin:16px 0 6px;color:#3a4254}
 .scroll{overflow-x:auto}
+.flow{display:flex;flex-wrap:wrap;gap:6px 28px;align-items:flex-start}
+.flow>div{max-width:100%}.flow>.wide{flex:1 1 100%}
+#t-summary th{white-space:normal;min-width:60px;max-width:96px;vertical-align:bottom;padding:5px 6px}
+#t-summary td{padding:5px 6px}
 table{border-collapse:collapse;font-size:13px;margin:4px 0}
 th,td{padding:5px 9px;border-bottom:1px solid #eceef2;vertical-align:top}
 th{background:#f0f2f6;text-align:left;font-weight:600;white-space:nowrap;position:sticky;top:0}
@@ -26,7 +30,6 @@ tr:hover td{background:#fafbfd}
 .ci{display:block;color:#7a8294;font-size:11px}
 .flag{color:#b3261e;font-weight:600}
 .note{color:#5b6372;font-size:12px;margin:4px 0 10px}
-.figs{display:flex;flex-wrap:wrap;gap:16px}
 figure{margin:8px 0;max-width:100%}
 figure img{max-width:100%;height:auto;border:1px solid #eceef2;border-radius:4px}
 figcaption{font-size:12px;color:#5b6372;margin-top:2px}
@@ -48,13 +51,15 @@ def _cell(value, label: bool) -> str:
     return f'<td class="{cls}">{text}</td>'
 
 
-def html_table(table: Table) -> str:
+def html_table(table: Table, heading: bool = True) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in table.columns)
     body = "".join("<tr>" + "".join(_cell(v, i < table.label_columns) for i, v in enumerate(row)) + "</tr>"
                    for row in table.rows)
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
-    return (f'<h3>{escape(table.title)}</h3><div class="scroll"><table id="t-{escape(table.key)}">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{note}")
+    title = f"<h3>{escape(table.title)}</h3>" if heading else ""
+    wide = " wide" if len(table.columns) > 8 else ""
+    return (f'<div class="block{wide}">{title}<div class="scroll"><table id="t-{escape(table.key)}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{note}</div>")
 
 
 def _figure(key: str, title: str, png: bytes) -> str:
@@ -68,18 +73,18 @@ def _runs(report) -> str:
     rows = "".join(f"<tr><td>{escape(r['label'])}</td><td>{escape(r['run_dir'])}</td><td>{escape(str(r['data']))}"
                    f"</td><td>{r['n_samples']}</td><td>{r['seed']}</td><td>"
                    f"{'—' if r['temperature'] is None else fmt(r['temperature'])}</td></tr>" for r in report.run_info())
-    return f'<div class="scroll"><table class="runs">{head}{rows}</table></div>'
+    return f'<div class="scroll"><table class="runs">{head}{rows}</table></div><h3>Headline figures</h3>'
 
 
 def render_html(report) -> str:
     """The whole report as one HTML document."""
     nav = "".join(f'<a href="#{s.key}">{escape(s.title)}</a>' for s in [*report.sections])
     labels = ", ".join(r.label for r in report.runs)
-    parts = [f'<section id="summary"><h2>Summary</h2>{_runs(report)}{html_table(report.summary)}</section>']
+    parts = [f'<section id="summary"><h2>Summary</h2>{_runs(report)}{html_table(report.summary, False)}</section>']
     for s in report.sections:
-        figs = "".join(_figure(*f) for f in s.figures)
-        parts.append(f'<section id="{escape(s.key)}"><h2>{escape(s.title)}</h2>'
-                     + "".join(html_table(t) for t in s.tables) + f'<div class="figs">{figs}</div></section>')
+        blocks = [html_table(t, t.title != s.title) for t in s.tables] + [_figure(*f) for f in s.figures]
+        parts.append(f'<section id="{escape(s.key)}"><h2>{escape(s.title)}</h2><div class="flow">'
+                     + "".join(blocks) + "</div></section>")
     gloss = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in GLOSSARY)
     parts.append(f'<section id="glossary"><h2>Metric definitions</h2><dl>{gloss}</dl></section>')
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
