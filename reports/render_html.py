@@ -44,11 +44,10 @@ def _cell(value, label: bool) -> str:
         ci = "" if value.text.count("[") == 0 else f'<span class="ci">[{fmt(value.low)}, {fmt(value.high)}]</span>'
         main = "—" if value.text == "—" else fmt(value.value)
         return f'<td class="num">{main}{ci}</td>'
-    cls = "lab" if label else "num"
     text = escape(str(value))
-    if not label and text not in ("none", "—"):
-        return f'<td class="{cls} flag">{text}</td>'
-    return f'<td class="{cls}">{text}</td>'
+    if label or text == "none":
+        return f'<td class="lab">{text}</td>'
+    return f'<td class="num">{text}</td>' if text == "—" else f'<td class="lab flag">{text}</td>'
 
 
 def html_table(table: Table, heading: bool = True) -> str:
