@@ -1,19 +1,20 @@
-"""Report figures (matplotlib, Agg): each function returns (key, title, PNG bytes) or None if the runs lack the data."""
+"""Report figures: each function returns (key, title, PNG bytes) or None if the runs lack the data.
+
+Figures are built with matplotlib's object API (`matplotlib.figure.Figure`, rendered to PNG by Agg), so
+the report neither needs a display nor changes the pyplot backend of the process that calls it.
+"""
 from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+from robustbench_local.metrics import Predictions, reliability_table
 
-from robustbench_local.metrics import Predictions, reliability_table  # noqa: E402
-
-from .runs import ReportRun  # noqa: E402
-from .summary import headline_detector  # noqa: E402
+from .runs import ReportRun
+from .summary import headline_detector
 
 Figure = tuple[str, str, bytes]
 DPI = 100
@@ -23,14 +24,14 @@ def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
     return buf.getvalue()
 
 
 def _grid(n: int, width: float = 4.2, height: float = 3.2, cols: int = 3):
     cols = min(cols, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig = MplFigure(figsize=(width * cols, height * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -94,7 +95,6 @@ def corruption_heatmap(runs: list[ReportRun]) -> Figure | None:
     fig.colorbar(im, ax=axes, shrink=0.6, label="acc")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return "corruption_heatmap", "Accuracy per corruption × severity", buf.getvalue()
 
 

@@ -61,10 +61,12 @@ def corruption_tables(runs: list[ReportRun]) -> list[Table]:
                          if p.get("corruption")})
     names = list(dict.fromkeys(p["corruption"] for run in runs for p in run.rows("corruptions", "acc")["p"]
                                if p.get("corruption")))
-    per = Table("Accuracy per corruption and severity", ["model", "corruption", *(f"severity {s}" for s in severities)],
-                [[run.label, c, *(_get(run, "corruptions", "acc", corruption=c, severity=s) for s in severities)]
-                 for run in runs for c in names], "acc on corrupted test images (on-the-fly unless the data is a "
-                "precomputed cifar10c:/imagenetc: set).", label_columns=2, key="corruptions")
+    columns = [(run, sev, f"severity {sev}" if len(runs) == 1 else f"{run.label} · sev {sev}")
+               for run in runs for sev in severities]
+    per = Table("Accuracy per corruption and severity", ["corruption", *(h for _, _, h in columns)],
+                [[c, *(_get(run, "corruptions", "acc", corruption=c, severity=sev) for run, sev, _ in columns)]
+                 for c in names], "acc on corrupted test images (on-the-fly unless the data is a precomputed "
+                "cifar10c:/imagenetc: set).", key="corruptions")
     groups = ["clean", "common", "noise", "blur", "weather", "digital", "validation",
               *(f"severity={s}" for s in severities)]
     agg_rows = []

@@ -107,8 +107,10 @@ def test_two_run_report_has_both_rows_and_exact_values(runs, two_run_report):
 def test_detail_tables_match_metrics_csv(runs, two_run_report):
     md = (two_run_report / "report.md").read_text()
     label, run_dir = "builtin:digits-cnn-at", runs["builtin:digits-cnn-at"]
-    fog5 = _expected(run_dir, "corruptions", "acc", "fog/5")
-    assert any(line.startswith(f"| {label} | fog |") and line.rstrip(" |").endswith(fog5) for line in md.splitlines())
+    fog5 = _expected(run_dir, "corruptions", "acc", "fog/5")  # the last column: second run, highest severity
+    header = next(line for line in md.splitlines() if line.startswith("| corruption |"))
+    assert header.rstrip(" |").endswith(f"{label} · sev 5")
+    assert any(line.startswith("| fog |") and line.rstrip(" |").endswith(fog5) for line in md.splitlines())
     auroc = _expected(run_dir, "ood", "auroc", "stitched:msp")
     assert any(line.startswith(f"| {label} | stitched (near) |") and auroc in line for line in md.splitlines())
 
