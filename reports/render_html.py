@@ -19,6 +19,7 @@ h2{font-size:18px;margin:4px 0 10px}h3{font-size:15px;margin:16px 0 6px;color:#3
 .scroll{overflow-x:auto}
 .flow{display:flex;flex-wrap:wrap;gap:6px 28px;align-items:flex-start}
 .flow>div{max-width:100%}.flow>.wide{flex:1 1 100%}
+.wide th,.wide td{padding:5px 6px}
 #t-summary th{white-space:normal;min-width:60px;max-width:96px;vertical-align:bottom;padding:5px 6px}
 #t-summary td{padding:5px 6px}
 table{border-collapse:collapse;font-size:13px;margin:4px 0}

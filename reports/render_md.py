@@ -23,14 +23,15 @@ def render_md(report, figure_dir: str) -> str:
             f"temperature {r['temperature'] if r['temperature'] is None else format(r['temperature'], '.3f')}"
             for r in report.run_info()]
     out += ["", "### Summary", "", md_table(report.summary), "", f"_{report.summary.note}_", ""]
-    for section in report.sections:
-        out += [f"### {section.title}", ""]
+    for section in report.sections:  # folded, so that a pull-request comment shows the summary first
+        out += [f"<details><summary><b>{section.title}</b></summary>", ""]
         for table in section.tables:
-            out += [f"**{table.title}**", "", md_table(table), ""]
+            out += ([] if table.title == section.title else [f"**{table.title}**", ""]) + [md_table(table), ""]
             if table.note:
                 out += [f"_{table.note}_", ""]
         for key, title, _ in section.figures:
             out += [f"![{title}]({figure_dir}/{key}.png)", ""]
+        out += ["</details>", ""]
     out += ["<details><summary>Metric definitions</summary>", ""]
     out += [f"- `{name}`: {text}" for name, text in GLOSSARY]
     out += ["", "</details>", ""]

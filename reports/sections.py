@@ -95,8 +95,8 @@ def ood_tables(runs: list[ReportRun]) -> list[Table]:
                   "at the threshold keeping 95% of ID).", label_columns=2, key="ood_means")
     sets = list(dict.fromkeys((p["ood_set"], p.get("kind", "")) for run in runs for p in run.rows("ood", "auroc")["p"]
                               if p.get("ood_set")))
-    per_set = Table("AUROC per OOD set", ["model", "OOD set", *detectors],
-                    [[run.label, f"{s} ({k})", *(_get(run, "ood", "auroc", ood_set=s, detector=d) for d in detectors)]
-                     for run in runs for s, k in sets], "auroc (= sklearn roc_auc_score, OOD positive).",
+    per_set = Table("AUROC per OOD set", ["model", "detector", *(f"{s} ({k})" for s, k in sets)],
+                    [[run.label, d, *(_get(run, "ood", "auroc", ood_set=s, detector=d) for s, _ in sets)]
+                     for run in runs for d in detectors], "auroc (= sklearn roc_auc_score, OOD positive).",
                     label_columns=2, key="ood_sets")
     return [t for t in (_drop_empty(means), _drop_empty(per_set)) if t is not None]

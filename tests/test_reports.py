@@ -112,7 +112,11 @@ def test_detail_tables_match_metrics_csv(runs, two_run_report):
     assert header.rstrip(" |").endswith(f"{label} · sev 5")
     assert any(line.startswith("| fog |") and line.rstrip(" |").endswith(fog5) for line in md.splitlines())
     auroc = _expected(run_dir, "ood", "auroc", "stitched:msp")
-    assert any(line.startswith(f"| {label} | stitched (near) |") and auroc in line for line in md.splitlines())
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| model | detector | ") and "(near)" in line)
+    column = [c.strip() for c in lines[start].strip("|").split("|")].index("stitched (near)")
+    row = next(line for line in lines[start:] if line.startswith(f"| {label} | msp |"))
+    assert [c.strip() for c in row.strip("|").split("|")][column] == auroc
 
 
 def _images(html: str) -> list[bytes]:
