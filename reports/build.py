@@ -5,11 +5,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from robustbench_local.errors import SpecError
 from robustbench_local.runner.store import atomic_write
 
 from . import plots, sections
 from .glossary import GLOSSARY
+from .render_html import render_html
+from .render_md import render_md
 from .runs import ReportRun, load_runs
 from .summary import long_rows, summary_table
 from .table import Table
@@ -63,9 +67,6 @@ def build_report(runs: list[ReportRun], figures: bool = True) -> Report:
 
 def write_report(run_dirs: list[str | Path], out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write the report of `run_dirs` into `out` in each format; returns the written main files."""
-    from .render_html import render_html
-    from .render_md import render_md
-
     runs = load_runs(run_dirs)
     report = build_report(runs, figures=bool({"md", "html"} & set(formats)))
     out = Path(out)
@@ -89,10 +90,8 @@ def write_report(run_dirs: list[str | Path], out: str | Path, formats: tuple[str
     return written
 
 
-def summary_frame(report: Report):
+def summary_frame(report: Report) -> pd.DataFrame:
     """The summary as a tidy table: run, column, value, ci_low, ci_high, n, text."""
-    import pandas as pd
-
     rows = []
     for row in report.summary.rows:
         for column, value in zip(report.summary.columns[1:], row[1:], strict=True):

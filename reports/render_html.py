@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from html import escape
 
 from .glossary import GLOSSARY
@@ -42,8 +43,8 @@ dt{font-family:ui-monospace,Menlo,monospace;color:#24406e}dd{margin:0}
 
 def _cell(value, label: bool) -> str:
     if isinstance(value, Cell):
-        ci = "" if value.text.count("[") == 0 else f'<span class="ci">[{fmt(value.low)}, {fmt(value.high)}]</span>'
-        main = "—" if value.text == "—" else fmt(value.value)
+        ci = "" if math.isnan(value.low) else f'<span class="ci">[{fmt(value.low)}, {fmt(value.high)}]</span>'
+        main = "—" if math.isnan(value.value) else fmt(value.value)
         return f'<td class="num">{main}{ci}</td>'
     text = escape(str(value))
     if label or text == "none":

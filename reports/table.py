@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,6 @@ class Table:
     note: str = ""
     label_columns: int = 1
     key: str = ""
-    figures: list[str] = field(default_factory=list)
 
     def text_rows(self) -> list[list[str]]:
         return [[v.text if isinstance(v, Cell) else str(v) for v in row] for row in self.rows]
