@@ -97,7 +97,8 @@ def summary_frame(report: Report) -> pd.DataFrame:
         for column, value in zip(report.summary.columns[1:], row[1:], strict=True):
             cell = value.to_json() if hasattr(value, "to_json") else {"text": value}
             rows.append({"run": row[0], "column": column, **cell})
-    return pd.DataFrame(rows, columns=["run", "column", "value", "ci_low", "ci_high", "n", "text"])
+    frame = pd.DataFrame(rows, columns=["run", "column", "value", "ci_low", "ci_high", "n", "text"])
+    return frame.astype({"n": "Int64"})
 
 
 def _write(path: Path, data: bytes) -> Path:
