@@ -36,3 +36,7 @@ def demo(ctx: click.Context, out: str, seed: int) -> None:
     result = run_spec(spec, Path(out), Progress(ctx.obj["quiet"]))
     print_headline(result.metrics)
     click.echo(f"\nfull table: {Path(out) / 'metrics.csv'}")
+    from reports.build import write_report
+
+    html, *_ = write_report([out], Path(out) / "report", ("html", "md"))
+    click.echo(f"report: {html}")

@@ -1,0 +1,107 @@
+"""Assemble a report (summary, per-suite sections, figures, glossary) and write it as md, html, csv and json."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from robustbench_local.errors import SpecError
+from robustbench_local.runner.store import atomic_write
+
+from . import plots, sections
+from .glossary import GLOSSARY
+from .render_html import render_html
+from .render_md import render_md
+from .runs import ReportRun, load_runs
+from .summary import long_rows, summary_table
+from .table import Table
+
+FORMATS = ("md", "html", "csv", "json")
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    tables: list[Table]
+    figures: list[plots.Figure] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    runs: list[ReportRun]
+    summary: Table
+    sections: list[Section]
+
+    def run_info(self) -> list[dict]:
+        keys = ("model", "data", "n_samples", "seed", "model_fingerprint", "data_fingerprint")
+        return [{"label": r.label, "run_dir": str(r.result.root), "temperature": r.temperature,
+                 **{k: r.result.manifest.get(k) for k in keys}} for r in self.runs]
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'md,html' -> ('md', 'html'); SpecError on an unknown format."""
+    items = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in items if f not in FORMATS]
+    if bad or not items:
+        raise SpecError(f"unknown report format(s) {', '.join(bad) or repr(text)}; choose from {', '.join(FORMATS)}")
+    return items
+
+
+def build_report(runs: list[ReportRun], figures: bool = True) -> Report:
+    """Tables for every suite the runs hold; figures only when asked (md/html)."""
+    def figs(key: str) -> list[plots.Figure]:
+        return [f for fn in plots.SUITE_FIGURES[key] if (f := fn(runs)) is not None] if figures else []
+
+    candidates = [
+        Section("calibration", "Clean accuracy and calibration", [t for t in [sections.clean_table(runs)] if t],
+                figs("calibration")),
+        Section("attacks", "Adversarial robustness", [t for t in [sections.attack_table(runs)] if t], figs("attacks")),
+        Section("corruptions", "Common corruptions", sections.corruption_tables(runs), figs("corruptions")),
+        Section("ood", "Out-of-distribution detection", sections.ood_tables(runs), figs("ood")),
+    ]
+    return Report(runs, summary_table(runs), [s for s in candidates if s.tables or s.figures])
+
+
+def write_report(run_dirs: list[str | Path], out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write the report of `run_dirs` into `out` in each format; returns the written main files."""
+    runs = load_runs(run_dirs)
+    report = build_report(runs, figures=bool({"md", "html"} & set(formats)))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "html" in formats:
+        written.append(_write(out / "report.html", render_html(report).encode()))
+    if "md" in formats:
+        for key, _, png in (f for s in report.sections for f in s.figures):
+            _write(out / "figures" / f"{key}.png", png)
+        written.append(_write(out / "report.md", render_md(report, "figures").encode()))
+    if "csv" in formats:
+        written.append(_write(out / "summary.csv", summary_frame(report).to_csv(index=False).encode()))
+        written.append(_write(out / "metrics_all.csv", long_rows(runs).to_csv(index=False).encode()))
+    if "json" in formats:
+        payload = {"runs": report.run_info(), "summary": report.summary.to_json(),
+                   "sections": [{"key": s.key, "title": s.title, "tables": [t.to_json() for t in s.tables],
+                                 "figures": [k for k, _, _ in s.figures]} for s in report.sections],
+                   "glossary": dict(GLOSSARY)}
+        written.append(_write(out / "report.json", json.dumps(payload, indent=1, allow_nan=False).encode()))
+    return written
+
+
+def summary_frame(report: Report) -> pd.DataFrame:
+    """The summary as a tidy table: run, column, value, ci_low, ci_high, n, text."""
+    rows = []
+    for row in report.summary.rows:
+        for column, value in zip(report.summary.columns[1:], row[1:], strict=True):
+            cell = value.to_json() if hasattr(value, "to_json") else {"text": value}
+            rows.append({"run": row[0], "column": column, **cell})
+    frame = pd.DataFrame(rows, columns=["run", "column", "value", "ci_low", "ci_high", "n", "text"])
+    return frame.astype({"n": "Int64"})
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data)
+    return path
