@@ -76,11 +76,16 @@ def condition_flags(checks: dict, broken_by: np.ndarray, kinds: list[tuple[str, 
     return flags
 
 
-def sweep_flag(robust_by_eps: list[tuple[float, float]]) -> int:
-    """1 if robust accuracy rises with eps, or is flat above 0 across the whole sweep (>= 2 eps values)."""
-    values = [acc for _, acc in sorted(robust_by_eps)]
+IMPLAUSIBLE_EPS = {"Linf": 0.25, "L2": 4.0}  # radii where no honest model keeps its clean accuracy intact
+
+
+def sweep_flag(robust_by_eps: list[tuple[float, float]], norm: str) -> int:
+    """1 if robust accuracy rises with eps, or does not fall at all although the sweep reaches an implausible
+    radius (IMPLAUSIBLE_EPS; a flat curve at small radii is normal for a robust model)."""
+    points = sorted(robust_by_eps)
+    values = [acc for _, acc in points]
     if len(values) < 2:
         return 0
     rises = any(b > a for a, b in pairwise(values))
-    flat = values[-1] >= values[0] and values[0] > 0
+    flat = values[-1] >= values[0] > 0 and points[-1][0] >= IMPLAUSIBLE_EPS.get(norm, float("inf"))
     return int(rises or flat)

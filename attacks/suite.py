@@ -181,12 +181,14 @@ class AttackSuite(BaseSuite):
         robust = metrics[metrics["metric"] == "robust_acc"]
         sweeps: dict[str, list[tuple[float, float]]] = {}
         names: dict[str, str] = {}
+        norms: dict[str, str] = {}
         for _, row in robust.iterrows():
             params = json.loads(row["params"])
             key = json.dumps([params["members"], params["norm"]], sort_keys=True)
             sweeps.setdefault(key, []).append((params["eps"], row["value"]))
             names[key] = f"{params['attack']}:{params['norm']}:sweep"
-        return [{"condition": names[k], "metric": "flag_eps_not_decreasing", "value": float(sweep_flag(v)),
+            norms[key] = params["norm"]
+        return [{"condition": names[k], "metric": "flag_eps_not_decreasing", "value": float(sweep_flag(v, norms[k])),
                  "ci_low": np.nan, "ci_high": np.nan, "n": int(robust["n"].iloc[0])} for k, v in sweeps.items()]
 
 

@@ -96,3 +96,12 @@ def test_dlr_attacks_refuse_too_few_classes():
     (member,) = parse_sequence("apgd-t")
     with pytest.raises(SpecError, match="at least 4 classes"):
         build_attack(member, nn.Linear(2, 3), "Linf", 0.1, 3)
+
+
+def test_sweep_flag_fires_on_rising_or_implausibly_flat_curves():
+    from attacks.checks import sweep_flag
+
+    assert sweep_flag([(0, 0.9), (2 / 255, 0.8), (8 / 255, 0.85)], "Linf") == 1  # rises
+    assert sweep_flag([(0, 0.98), (8 / 255, 0.98)], "Linf") == 0  # flat at small radii: a robust model
+    assert sweep_flag([(0, 0.98), (0.3, 0.98)], "Linf") == 1  # no drop at all up to 0.3: gradient masking
+    assert sweep_flag([(0, 0.9), (0.5, 0.2), (1.0, 0.0)], "L2") == 0
