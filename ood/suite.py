@@ -87,7 +87,8 @@ class OODSuite(BaseSuite):
         SuiteOption("ood_fit_limit", "fit detectors on a deterministic subset of N ID train images", None,
                     _positive_int),
     )
-    demo_options: ClassVar[dict[str, Any]] = {"ood_data": "builtin", "detectors": "all", "ood_limit": 120}
+    demo_options: ClassVar[dict[str, Any]] = {"ood_data": "builtin", "detectors": "msp,energy,odin,mahalanobis,knn,vim,react",
+                                              "ood_limit": 120}
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]:
         sets = options.get("ood_data") or parse_ood_data("builtin")

@@ -1,9 +1,11 @@
-"""`rbl demo`: the built-in model on the built-in data across every suite."""
+"""`rbl demo`: the standard and the adversarially trained built-in models, every suite, side by side."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from reports.build import write_report
 
 from ..api import run_spec
 from ..progress import Progress
@@ -12,17 +14,19 @@ from ..suites import all_suites
 from .app import cli
 from .table import print_headline
 
-DEMO_MODEL = "builtin:digits-cnn"
+DEMO_MODELS = ("builtin:digits-cnn", "builtin:digits-cnn-at")
 DEMO_DATA = "builtin:digits"
 
 
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True,
-              help="Run directory (re-running resumes).")
+              help="Directory of the demo's runs and report (re-running resumes).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.pass_context
 def demo(ctx: click.Context, out: str, seed: int) -> None:
-    """Evaluate builtin:digits-cnn on builtin:digits with every suite and print a summary.
+    """Evaluate builtin:digits-cnn and builtin:digits-cnn-at on builtin:digits with every suite.
+
+    Prints the headline metrics side by side and writes a report comparing the two models.
 
     \b
     Example:
@@ -30,13 +34,14 @@ def demo(ctx: click.Context, out: str, seed: int) -> None:
     """
     suites = all_suites()
     options = {k: v for s in suites for k, v in s.demo_options.items()}
-    spec = EvalSpec(DEMO_MODEL, DEMO_DATA, [s.name for s in suites], seed=seed, options=options)
-    click.echo(f"robustbench-local demo: {DEMO_MODEL} on {DEMO_DATA} (test split), suites: "
-               f"{', '.join(spec.suites)}\n")
-    result = run_spec(spec, Path(out), Progress(ctx.obj["quiet"]))
-    print_headline(result.metrics)
-    click.echo(f"\nfull table: {Path(out) / 'metrics.csv'}")
-    from reports.build import write_report
-
-    html, *_ = write_report([out], Path(out) / "report", ("html", "md"))
+    click.echo(f"robustbench-local demo: {' vs '.join(DEMO_MODELS)} on {DEMO_DATA} (test split), suites: "
+               f"{', '.join(s.name for s in suites)}\n")
+    progress = Progress(ctx.obj["quiet"])
+    runs = {}
+    for model in DEMO_MODELS:
+        spec = EvalSpec(model, DEMO_DATA, [s.name for s in suites], seed=seed, options=options)
+        runs[model.split(":")[-1]] = run_spec(spec, Path(out) / model.split(":")[-1], progress)
+    print_headline({name: run.metrics for name, run in runs.items()})
+    html, *_ = write_report([run.root for run in runs.values()], Path(out) / "report", ("html", "md"))
+    click.echo(f"\nfull tables: {', '.join(str(run.root / 'metrics.csv') for run in runs.values())}")
     click.echo(f"report: {html}")

@@ -13,16 +13,22 @@ def format_value(value: float, low: float, high: float) -> str:
     return f"{value:.4f} [{low:.4f}, {high:.4f}]"
 
 
-def print_headline(metrics: pd.DataFrame) -> None:
-    """Each suite's headline metrics per condition, with 95% bootstrap intervals."""
-    rows = []
-    for _, r in metrics.iterrows():
-        headline = ("temperature",) if r.suite == "calibration" else get_suite(r.suite).headline
-        if r.metric in headline:
-            rows.append((r.suite, r.condition, r.metric, format_value(r.value, r.ci_low, r.ci_high), int(r.n)))
-    if not rows:
+def _is_headline(row: pd.Series) -> bool:
+    return row.metric in (("temperature",) if row.suite == "calibration" else get_suite(row.suite).headline)
+
+
+def print_headline(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> None:
+    """Each suite's headline metrics per condition with 95% bootstrap intervals; several runs side by side."""
+    frames = {"value [95% CI]": runs} if isinstance(runs, pd.DataFrame) else runs
+    cells: dict[tuple, dict[str, str]] = {}
+    for column, metrics in frames.items():
+        for _, r in metrics[metrics.apply(_is_headline, axis=1)].iterrows():
+            cells.setdefault((r.suite, r.condition, r.metric, int(r.n)), {})[column] = \
+                format_value(r.value, r.ci_low, r.ci_high)
+    if not cells:
         return
-    header = ("suite", "condition", "metric", "value [95% CI]", "n")
-    widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
+    header = ("suite", "condition", "metric", *frames, "n")
+    rows = [(s, c, m, *(v.get(col, "") for col in frames), str(n)) for (s, c, m, n), v in cells.items()]
+    widths = [max(len(str(x[i])) for x in [*rows, header]) for i in range(len(header))]
     for line in [header, tuple("-" * w for w in widths), *rows]:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
