@@ -167,13 +167,11 @@ def ceil_div(a: float, b: float) -> int:
 
 
 def wrap_index(i: torch.Tensor, n: int, mode: str) -> torch.Tensor:
-    """Integer indices mapped into 0..n-1 by border `mode` (as `pad`), for gathers at arbitrary positions."""
-    if mode == "nearest":
-        return i.clamp(0, n - 1)
+    """Integer indices mapped into 0..n-1 by border `mode` (as `pad`) for overshoots up to n (one reflection)."""
     if mode == "reflect":
-        i = torch.remainder(i, 2 * n)
-        return torch.where(i >= n, 2 * n - 1 - i, i)
-    if n == 1:
-        return torch.zeros_like(i)
-    i = torch.remainder(i, 2 * n - 2)
-    return torch.where(i >= n, 2 * n - 2 - i, i)
+        i = torch.where(i < 0, -1 - i, i)
+        i = torch.where(i >= n, 2 * n - 1 - i, i)
+    elif mode == "mirror":
+        i = torch.where(i < 0, -i, i)
+        i = torch.where(i >= n, 2 * n - 2 - i, i)
+    return i.clamp(0, n - 1)

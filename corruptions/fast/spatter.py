@@ -10,9 +10,6 @@ from .ops import draw, filter2d, gaussian, pad
 TAN_22_5, TAN_67_5 = 0.41421356, 2.41421356
 EMBOSS = torch.tensor([[-2., -1, 0], [-1, 1, 1], [0, 1, 2]])
 BOX3 = torch.full((3, 3), 1 / 9)
-# OpenCV's 5x5 chamfer mask for DIST_L2: (dy, dx, cost)
-CHAMFER = [(dy, dx, {1: 1.0, 2: 1.4, 5: 2.1969}[dy * dy + dx * dx]) for dy in range(-2, 3) for dx in range(-2, 3)
-           if dy * dy + dx * dx in (1, 2, 5)]
 
 
 def _shift(x: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
@@ -47,12 +44,19 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
         edges = grown
 
 
-def distance_to(edges: torch.Tensor, cap: float) -> torch.Tensor:
-    """cv2.distanceTransform(255 - edges, DIST_L2, 5) truncated at `cap` (5x5 chamfer, relaxed to convergence)."""
-    d = torch.where(edges, 0.0, cap).double()
-    for _ in range(int(cap) + 1):
-        d = torch.stack([d] + [_shift(d, dy, dx, cap) + cost for dy, dx, cost in CHAMFER]).amin(0)
-    return d.clamp(max=cap)
+def distance_to(edges: torch.Tensor, cap: int) -> torch.Tensor:
+    """Euclidean distance of every pixel to the nearest edge pixel, truncated at `cap` (cv2.distanceTransform
+    of 255 - edges with DIST_L2, then THRESH_TRUNC; OpenCV's 5x5 mask approximates this to within ~2%)."""
+    h = edges.shape[-2]
+    rows = torch.arange(h, device=edges.device).view(1, 1, h, 1).expand_as(edges)
+    big = h + cap + 1
+    above = torch.where(edges, rows, -big).cummax(2).values  # nearest edge row at or above, per column
+    below = torch.where(edges, rows, 2 * h + big).flip(2).cummin(2).values.flip(2)
+    vertical = torch.minimum(rows - above, below - rows).clamp(max=cap + 1).double() ** 2
+    padded = F.pad(vertical, (cap, cap), value=float((cap + 1) ** 2))
+    w = edges.shape[-1]
+    d2 = torch.stack([padded[..., k:k + w] + (k - cap) ** 2 for k in range(2 * cap + 1)]).amin(0)
+    return d2.sqrt().clamp(max=cap)
 
 
 def equalize(img: torch.Tensor) -> torch.Tensor:
@@ -70,7 +74,7 @@ def equalize(img: torch.Tensor) -> torch.Tensor:
 
 def _water(liquid: torch.Tensor) -> torch.Tensor:
     liquid8 = (liquid * 255).floor()
-    dist = distance_to(canny(liquid8, 50, 150), 20.0)
+    dist = distance_to(canny(liquid8, 50, 150), 20)
     dist = filter2d(dist, BOX3.to(dist.device)).floor()
     dist = equalize(dist)
     dist = filter2d(dist, EMBOSS.to(dist.device)).round().clamp(0, 255)
