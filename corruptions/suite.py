@@ -81,13 +81,18 @@ class CorruptionSuite(BaseSuite):
         check_images(data.images)
         params = resolve_params(condition.params["params"], data.images, _once(ctx.progress.note))
         seeds = sample_seeds(ctx.seed, data.ids, c, s)
-        batches = corrupted_batches(data.images, c, s, seeds, params, condition.params["backend"],
-                                    ctx.options.get("corruption_workers"), ctx.batch_size)
+        if condition.params["backend"] == "fast":  # corrupt each batch on the model's device, right before it
+            from .fast.stream import corrupted_logits
+            logit_batches = corrupted_logits(ctx.model, data.images, c, s, seeds, params, ctx.batch_size,
+                                             ctx.model.device)
+        else:
+            logit_batches = (ctx.model.predict(batch, ctx.batch_size) for batch in corrupted_batches(
+                data.images, c, s, seeds, params, condition.params["backend"], ctx.options.get("corruption_workers"), ctx.batch_size))
         chunks = []
         with ctx.progress.bar(len(data), f"{c}/{s}", "img") as bar:
-            for batch in batches:
-                chunks.append(ctx.model.predict(batch, ctx.batch_size))
-                bar.update(len(batch))
+            for logits in logit_batches:
+                chunks.append(logits)
+                bar.update(len(logits))
         info = {"source": "on-the-fly", "params": params, "backend": condition.params["backend"],
                 "note": NOT_BIT_IDENTICAL}
         return self._records(np.concatenate(chunks), data.labels, data.ids, c, s, info)
