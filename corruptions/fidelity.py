@@ -46,11 +46,15 @@ class FidelityRow:
     @property
     def passed(self) -> bool:
         """PSNR bound (deterministic) or perturbation-statistics bound (random)."""
+        return self.within(STAT_TOLERANCE)
+
+    def within(self, tolerance: float) -> bool:
+        """The row's bound, random rows with a relative `tolerance` on the perturbation statistics."""
         if self.deterministic:
             return self.psnr >= PSNR_MIN
         rms = float(np.hypot(self.mean_ref, self.std_ref))
-        return (abs(self.mean_fast - self.mean_ref) <= STAT_TOLERANCE * rms
-                and abs(self.std_fast - self.std_ref) <= STAT_TOLERANCE * self.std_ref)
+        return (abs(self.mean_fast - self.mean_ref) <= tolerance * rms
+                and abs(self.std_fast - self.std_ref) <= tolerance * self.std_ref)
 
 
 def compare(images: np.ndarray, ids: np.ndarray, seed: int, params: str,

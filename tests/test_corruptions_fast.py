@@ -36,7 +36,7 @@ def test_every_corruption_runs_and_is_batch_independent(params):
 
 
 @pytest.mark.parametrize("params, images", [("cifar-10-c", SMALL), ("imagenet-c", SMALL), ("imagenet-c", PHOTO)],
-                         ids=["cifar-32px", "imagenet-32px", "imagenet-224px"])
+                         ids=["cifar-32px-noise", "imagenet-32px-noise", "imagenet-224px-photo"])
 def test_deterministic_corruptions_match_the_reference_pixels(params, images):
     ids = np.arange(len(images))
     for name in sorted(DETERMINISTIC):
@@ -47,12 +47,16 @@ def test_deterministic_corruptions_match_the_reference_pixels(params, images):
 
 
 def test_random_corruptions_match_the_reference_statistics(digits_test):
-    """The fidelity report on a small set: 96 digits (CIFAR-10-C parameters) and one 224 px photo (ImageNet-C)."""
+    """The fidelity report on a small set (96 digits, CIFAR-10-C parameters; one 224 px photo, ImageNet-C, for the
+    per-pixel random corruptions): 10% instead of the full split's 5%, since fewer draws average less."""
     data = digits_test.limit(96)
-    rows = compare(data.images, data.ids, 0, "cifar-10-c", severities=(1, 3, 5))
+    rows = compare(data.images, data.ids, 0, "cifar-10-c", severities=(1, 3, 5),
+                   corruptions=tuple(n for n in ALL if n not in DETERMINISTIC))
     rows += compare(PHOTO, np.arange(1), 0, "imagenet-c", severities=(2, 5),
-                    corruptions=tuple(n for n in ALL if n not in DETERMINISTIC | {"glass_blur", "frost"}))
-    failed = [(r.corruption, r.severity, r.mean_ref, r.mean_fast, r.std_ref, r.std_fast) for r in rows if not r.passed]
+                    corruptions=("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "snow",
+                                 "elastic_transform", "spatter"))
+    failed = [(r.corruption, r.severity, r.mean_ref, r.mean_fast, r.std_ref, r.std_fast) for r in rows
+              if not r.within(0.10)]
     assert not failed
 
 
