@@ -5,6 +5,7 @@ import functools
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import ops
 from .ops import draw, filter1d, filter2d, gaussian, linear_zoom_matrix
@@ -46,14 +47,23 @@ def zoom_matrix(n: int, factor: float, centred: bool, out_len: int | None = None
     return m
 
 
-def zoom_blur(x, c, gens, params):
+def _zoom(x: torch.Tensor, factor: float, centred: bool) -> torch.Tensor:
+    """imagecorruptions' clipped_zoom cropped back to H x W: scipy's order-1 zoom maps output o to input
+    o * (n_in - 1) / (n_out - 1), which is bilinear interpolation with align_corners=True."""
     h, w = x.shape[2:]
+    ch, cw = int(np.ceil(h / factor)), int(np.ceil(w / factor))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    zh, zw = int(round(ch * factor)), int(round(cw * factor))
+    z = F.interpolate(x[:, :, top:top + ch, left:left + cw], size=(zh, zw), mode="bilinear", align_corners=True)
+    r, c = ((zh - h) // 2, (zw - w) // 2) if centred else (0, 0)
+    return z[:, :, r:r + h, c:c + w]
+
+
+def zoom_blur(x, c, gens, params):
     centred = params == "cifar-10-c"
     total = x.clone()
     for z in c:
-        rows = zoom_matrix(h, float(z), centred).to(x)
-        cols = zoom_matrix(w, float(z), centred).to(x)
-        total = total + rows @ x @ cols.T
+        total = total + _zoom(x, float(z), centred)
     return (total / (len(c) + 1)).clamp(0, 1) * 255
 
 
@@ -81,7 +91,7 @@ def _duplicate(y: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tens
     dest = (hs[:, None] * w + ws[None, :]).reshape(-1).expand(n, -1)
     ptr.scatter_(1, dest, (src_h * w + src_w).reshape(n, -1))
     link.scatter_(1, dest, (inside & (src_order < order)).reshape(n, -1))
-    for _ in range(max(1, int(np.ceil(np.log2(nh * nw)))) + 1):
+    while link.any():  # chains halve each step: about log2(longest chain) steps, one device sync each
         ptr, link = torch.where(link, ptr.gather(1, ptr), ptr), torch.where(link, link.gather(1, ptr), link)
     return y.reshape(n, ch, h * w).gather(2, ptr[:, None].expand(n, ch, h * w)).view(n, ch, h, w)
 

@@ -30,9 +30,9 @@ def bilinear(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, mode: str) -> 
 
 def _elastic_field(gens, shape, bound: float, sigma, alpha: float, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Two displacement fields: uniform(-bound, bound) noise, gaussian-smoothed (reflect, truncate 3), times alpha."""
-    noise = draw(gens, lambda g: torch.rand((2, *shape), generator=g, device=device, dtype=torch.float64))
+    noise = draw(gens, lambda g: torch.rand((2, *shape), generator=g, device=device))
     field = gaussian(noise * 2 * bound - bound, sigma, mode="reflect", truncate=3.0) * alpha
-    return field[:, 0].float(), field[:, 1].float()
+    return field[:, 0], field[:, 1]
 
 
 def _affine(x: torch.Tensor, gens, jitter: float) -> torch.Tensor:

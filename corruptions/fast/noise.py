@@ -17,7 +17,7 @@ def speckle_noise(x, c, gens, params):
 
 
 def shot_noise(x, c, gens, params):
-    counts = torch.stack([torch.poisson(xi.double() * c, generator=g) for xi, g in zip(x, gens)])
+    counts = torch.stack([torch.poisson(xi * c, generator=g) for xi, g in zip(x, gens)])
     return (counts / c).to(x).clamp(0, 1) * 255
 
 

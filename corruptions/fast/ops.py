@@ -48,22 +48,33 @@ def pad(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.
     return x.index_select(dim, index)
 
 
-def filter1d(x: torch.Tensor, weights: torch.Tensor, dim: int, mode: str) -> torch.Tensor:
-    """Correlate the last-two-dims tensor `x` (N, C, H, W) with 1-D `weights` along dim 2 or 3."""
+@functools.lru_cache(maxsize=256)
+def _filter_matrix(n: int, weights: tuple[float, ...], mode: str) -> torch.Tensor:
+    """(n, n) matrix of a 1-D correlation with `weights` (centred) including the border `mode` padding."""
     r = (len(weights) - 1) // 2
-    n, c, h, w = x.shape
-    padded = pad(x, dim, r, len(weights) - 1 - r, mode)
-    padded = padded.reshape(n * c, 1, *padded.shape[2:])
-    k = weights.to(x).view(1, 1, -1, 1) if dim == 2 else weights.to(x).view(1, 1, 1, -1)
-    return F.conv2d(padded, k).view(n, c, h, w)
+    index = _pad_index(n, r, len(weights) - 1 - r, mode)
+    m = np.zeros((n, n))
+    for k, wk in enumerate(weights):
+        np.add.at(m, (np.arange(n), index[k:k + n]), wk)
+    return torch.from_numpy(m)
+
+
+def filter1d(x: torch.Tensor, weights: torch.Tensor, dim: int, mode: str) -> torch.Tensor:
+    """Correlate (N, C, H, W) with 1-D `weights` along dim 2 or 3 (a banded matrix product, border `mode`)."""
+    m = _filter_matrix(x.shape[dim], tuple(weights.tolist()), mode).to(x)
+    return m @ x if dim == 2 else x @ m.T
 
 
 def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> torch.Tensor:
-    """cv2.filter2D (correlation, anchor at the centre) on each channel with border `mode`."""
+    """cv2.filter2D (correlation, anchor at the centre) on each channel with border `mode`; large kernels by FFT."""
     kh, kw = kernel.shape
     n, c, h, w = x.shape
     padded = pad(pad(x, 2, kh // 2, kh - 1 - kh // 2, mode), 3, kw // 2, kw - 1 - kw // 2, mode)
-    return F.conv2d(padded.reshape(n * c, 1, *padded.shape[2:]), kernel.to(x)[None, None]).view(n, c, h, w)
+    if kh * kw <= 25:
+        return F.conv2d(padded.reshape(n * c, 1, *padded.shape[2:]), kernel.to(x)[None, None]).view(n, c, h, w)
+    size = padded.shape[2:]
+    spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(kernel.flip(0, 1).to(x), s=size)
+    return torch.fft.irfft2(spectrum, s=size)[..., kh - 1:kh - 1 + h, kw - 1:kw - 1 + w]
 
 
 def gaussian_weights(sigma: float, truncate: float = 4.0) -> torch.Tensor:

@@ -52,10 +52,12 @@ def distance_to(edges: torch.Tensor, cap: int) -> torch.Tensor:
     big = h + cap + 1
     above = torch.where(edges, rows, -big).cummax(2).values  # nearest edge row at or above, per column
     below = torch.where(edges, rows, 2 * h + big).flip(2).cummin(2).values.flip(2)
-    vertical = torch.minimum(rows - above, below - rows).clamp(max=cap + 1).double() ** 2
+    vertical = torch.minimum(rows - above, below - rows).clamp(max=cap + 1).float() ** 2
     padded = F.pad(vertical, (cap, cap), value=float((cap + 1) ** 2))
     w = edges.shape[-1]
-    d2 = torch.stack([padded[..., k:k + w] + (k - cap) ** 2 for k in range(2 * cap + 1)]).amin(0)
+    d2 = vertical
+    for k in range(2 * cap + 1):  # exact squared distances: integers, so float32 is exact
+        d2 = torch.minimum(d2, padded[..., k:k + w] + (k - cap) ** 2)
     return d2.sqrt().clamp(max=cap)
 
 
