@@ -86,8 +86,9 @@ class CorruptionSuite(BaseSuite):
             logit_batches = corrupted_logits(ctx.model, data.images, c, s, seeds, params, ctx.batch_size,
                                              ctx.model.device)
         else:
-            logit_batches = (ctx.model.predict(batch, ctx.batch_size) for batch in corrupted_batches(
-                data.images, c, s, seeds, params, condition.params["backend"], ctx.options.get("corruption_workers"), ctx.batch_size))
+            batches = corrupted_batches(data.images, c, s, seeds, params, condition.params["backend"],
+                                        ctx.options.get("corruption_workers"), ctx.batch_size)
+            logit_batches = (ctx.model.predict(batch, ctx.batch_size) for batch in batches)
         chunks = []
         with ctx.progress.bar(len(data), f"{c}/{s}", "img") as bar:
             for logits in logit_batches:

@@ -39,7 +39,7 @@ def zoom_matrix(n: int, factor: float, centred: bool, out_len: int | None = None
     ceil(n / factor) samples), cropped to the first `out_len` rows (default n; -1: all), or the centred ones."""
     crop = int(np.ceil(n / float(factor)))
     top = (n - crop) // 2
-    zoomed = int(round(crop * factor))
+    zoomed = round(crop * factor)
     out_len = zoomed if out_len == -1 else (n if out_len is None else out_len)
     start = (zoomed - out_len) // 2 if centred else 0
     m = torch.zeros(out_len, n, dtype=torch.float64)
@@ -53,7 +53,7 @@ def _zoom(x: torch.Tensor, factor: float, centred: bool) -> torch.Tensor:
     h, w = x.shape[2:]
     ch, cw = int(np.ceil(h / factor)), int(np.ceil(w / factor))
     top, left = (h - ch) // 2, (w - cw) // 2
-    zh, zw = int(round(ch * factor)), int(round(cw * factor))
+    zh, zw = round(ch * factor), round(cw * factor)
     z = F.interpolate(x[:, :, top:top + ch, left:left + cw], size=(zh, zw), mode="bilinear", align_corners=True)
     r, c = ((zh - h) // 2, (zw - w) // 2) if centred else (0, 0)
     return z[:, :, r:r + h, c:c + w]

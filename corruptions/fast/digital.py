@@ -56,7 +56,7 @@ def _affine(x: torch.Tensor, gens, jitter: float) -> torch.Tensor:
 
 
 def elastic_transform(x, c, gens, params):
-    n, _, h, w = x.shape
+    h, w = x.shape[2:]
     if params == "cifar-10-c":
         side = min(h, w)
         alpha, sigma, jitter = (v * side for v in c)

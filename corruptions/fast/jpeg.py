@@ -76,7 +76,7 @@ def _upsample(c: torch.Tensor) -> torch.Tensor:
 
 def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> uint8 (N, 3, H, W) as PIL's save(JPEG, quality) then open would give."""
-    n, _, h, w = images.shape
+    h, w = images.shape[2:]
     x = images.double()
     ph, pw = -h % 16, -w % 16  # libjpeg pads to whole MCUs by replicating the last row / column
     x = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x

@@ -3,7 +3,6 @@ filters with scipy/OpenCV border semantics, interpolation matrices, HSV, shifts.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -72,8 +71,14 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> tor
     padded = pad(pad(x, 2, kh // 2, kh - 1 - kh // 2, mode), 3, kw // 2, kw - 1 - kw // 2, mode)
     if kh * kw <= 25:
         return F.conv2d(padded.reshape(n * c, 1, *padded.shape[2:]), kernel.to(x)[None, None]).view(n, c, h, w)
-    size = padded.shape[2:]
-    spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(kernel.flip(0, 1).to(x), s=size)
+    return correlate_fft(padded, kernel.to(x), h, w)
+
+
+def correlate_fft(padded: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Valid correlation of `padded` (..., h + kh - 1, w + kw - 1) with `kernel` (broadcastable, ..., kh, kw)."""
+    kh, kw = kernel.shape[-2:]
+    size = padded.shape[-2:]
+    spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(kernel.flip(-2, -1), s=size)
     return torch.fft.irfft2(spectrum, s=size)[..., kh - 1:kh - 1 + h, kw - 1:kw - 1 + w]
 
 
@@ -135,32 +140,25 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     return table.gather(0, hi[None, :, None].expand(1, -1, 3, -1, -1))[0]
 
 
-def shifted(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
-    """Per-sample edge-clamped shift: out[n, :, i, j] = x[n, :, clamp(i - dy[n]), clamp(j - dx[n])]."""
-    n, c, h, w = x.shape
-    rows = (torch.arange(h, device=x.device)[None] - dy[:, None]).clamp(0, h - 1)
-    cols = (torch.arange(w, device=x.device)[None] - dx[:, None]).clamp(0, w - 1)
-    flat = (rows[:, :, None] * w + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
-    return x.reshape(n, c, h * w).gather(2, flat).view(n, c, h, w)
-
-
 def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Tensor) -> torch.Tensor:
-    """imagecorruptions' numpy motion blur (one-sided Gaussian-weighted sum of shifted copies), one angle per sample."""
+    """imagecorruptions' numpy motion blur (one-sided Gaussian-weighted sum of edge-clamped shifted copies), one
+    angle per sample: the shifts become one sparse kernel per sample, applied by FFT to the edge-padded image."""
     width = 2 * radius + 1
-    k = torch.exp(-torch.arange(width, dtype=torch.float64) ** 2 / (2 * sigma ** 2))
-    k = (k / k.sum()).to(x)
-    rad = torch.deg2rad(angle_deg.double())
+    k = torch.exp(-torch.arange(width, dtype=torch.float64, device=x.device) ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    rad = torch.deg2rad(angle_deg.double())[:, None]
     py, px = width * torch.sin(rad), width * torch.cos(rad)
+    steps = torch.arange(width, dtype=torch.float64, device=x.device)[None]
     hyp = torch.hypot(py, px)
-    h, w = x.shape[2:]
-    out = torch.zeros_like(x)
-    alive = torch.ones_like(angle_deg, dtype=torch.bool)
-    for i in range(width):
-        dy = -torch.ceil(i * py / hyp - 0.5).long()
-        dx = -torch.ceil(i * px / hyp - 0.5).long()
-        alive = alive & (dy.abs() < h) & (dx.abs() < w)  # the original stops once a shift leaves the image
-        out = out + (k[i] * alive.to(x)).view(-1, 1, 1, 1) * shifted(x, dy, dx)
-    return out
+    dy, dx = -torch.ceil(steps * py / hyp - 0.5).long(), -torch.ceil(steps * px / hyp - 0.5).long()
+    n, _, h, w = x.shape
+    alive = ((dy.abs() < h) & (dx.abs() < w)).cumprod(1)  # the original stops once a shift leaves the image
+    span = width  # every shift is at most `width` pixels
+    kernel = torch.zeros(n, (2 * span + 1) ** 2, dtype=torch.float64, device=x.device)
+    kernel.scatter_add_(1, (span - dy) * (2 * span + 1) + (span - dx), k[None] * alive)
+    kernel = kernel.view(n, 1, 2 * span + 1, 2 * span + 1).to(x)
+    padded = pad(pad(x, 2, span, span, "nearest"), 3, span, span, "nearest")
+    return correlate_fft(padded, kernel, h, w)
 
 
 def rot180(x: torch.Tensor) -> torch.Tensor:
@@ -171,10 +169,6 @@ def rot180(x: torch.Tensor) -> torch.Tensor:
 def next_pow2(n: int) -> int:
     """Smallest power of two >= n (1 for n = 0)."""
     return 1 if n == 0 else 1 << (n - 1).bit_length()
-
-
-def ceil_div(a: float, b: float) -> int:
-    return int(math.ceil(a / float(b)))
 
 
 def wrap_index(i: torch.Tensor, n: int, mode: str) -> torch.Tensor:

@@ -80,7 +80,7 @@ def _textures(params: str, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def frost(x, c, gens, params):
-    n, _, h, w = x.shape
+    h, w = x.shape[2:]
     textures, sizes = (t.to(x.device) for t in _textures(params, h, w))
     u = draw(gens, lambda g: torch.rand(3, generator=g, device=x.device, dtype=torch.float64))
     index = (u[:, 0] * len(FROST_FILES)).long()
@@ -93,7 +93,7 @@ def frost(x, c, gens, params):
 
 
 def snow(x, c, gens, params):
-    n, _, h, w = x.shape
+    h, w = x.shape[2:]
     cifar = params == "cifar-10-c"
     noise = draw(gens, lambda g: torch.randn((1, h, w), generator=g, device=x.device, dtype=torch.float64))
     angle = draw(gens, lambda g: torch.rand((), generator=g, device=x.device, dtype=torch.float64)) * 90 - 135
