@@ -50,8 +50,9 @@ class CorruptionSuite(BaseSuite):
         SuiteOption("severities", "severities, e.g. 1-5, 3 or 1,3,5", "1-5", parse_severities),
         SuiteOption("params", f"corruption parameter set: auto (by image size), {', '.join(PARAM_SETS)}", "auto",
                     _params_option),
-        SuiteOption("backend", "corruption backend (see corruptions/backends.py)", "reference", _backend_option),
-        SuiteOption("corruption_workers", "processes for the corruption step: auto (all CPUs) or N (0: in-process)",
+        SuiteOption("backend", "corruption backend: fast (batched torch on the model's device; its fidelity report "
+                    "passes, see `rbl corrupt --validate`) or reference (imagecorruptions)", "fast", _backend_option),
+        SuiteOption("corruption_workers", "processes for the reference backend: auto (all CPUs) or N (0: in-process)",
                     "auto", _workers_option),
     )
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
