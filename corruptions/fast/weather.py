@@ -53,10 +53,10 @@ def fog(x, c, gens, params):
     return ((x + c[0] * layer) * peak / (peak + c[0])).clamp(0, 1) * 255
 
 
-@functools.lru_cache(maxsize=32)
-def _textures(params: str, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.lru_cache(maxsize=8)
+def _textures(params: str, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The 5 frost textures as the reference scales them for h x w images, zero-padded into one float tensor
-    (5, 3, TH, TW) (RGB, 0..255), and their sizes (5, 2)."""
+    (5, 3, TH, TW) (RGB, 0..255) on `device` (kept there), and their sizes (5, 2)."""
     folder = Path(importlib.util.find_spec("imagecorruptions").origin).parent / "frost"
     textures = []
     for name in FROST_FILES:
@@ -76,12 +76,12 @@ def _textures(params: str, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     out = torch.zeros(len(textures), 3, int(sizes[:, 0].max()), int(sizes[:, 1].max()))
     for i, t in enumerate(textures):
         out[i, :, :t.shape[0], :t.shape[1]] = torch.from_numpy(np.ascontiguousarray(t)).permute(2, 0, 1).float()
-    return out, sizes
+    return out.to(device), sizes.to(device)
 
 
 def frost(x, c, gens, params):
     h, w = x.shape[2:]
-    textures, sizes = (t.to(x.device) for t in _textures(params, h, w))
+    textures, sizes = _textures(params, h, w, x.device)
     u = draw(gens, lambda g: torch.rand(3, generator=g, device=x.device, dtype=torch.float64))
     index = (u[:, 0] * len(FROST_FILES)).long()
     top = (u[:, 1] * (sizes[index, 0] - h)).long()
