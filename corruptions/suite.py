@@ -50,8 +50,9 @@ class CorruptionSuite(BaseSuite):
         SuiteOption("severities", "severities, e.g. 1-5, 3 or 1,3,5", "1-5", parse_severities),
         SuiteOption("params", f"corruption parameter set: auto (by image size), {', '.join(PARAM_SETS)}", "auto",
                     _params_option),
-        SuiteOption("backend", "corruption backend (see corruptions/backends.py)", "reference", _backend_option),
-        SuiteOption("corruption_workers", "processes for the corruption step: auto (all CPUs) or N (0: in-process)",
+        SuiteOption("backend", "corruption backend: fast (batched torch on the model's device; its fidelity report "
+                    "passes, see `rbl corrupt --validate`) or reference (imagecorruptions)", "fast", _backend_option),
+        SuiteOption("corruption_workers", "processes for the reference backend: auto (all CPUs) or N (0: in-process)",
                     "auto", _workers_option),
     )
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
@@ -81,13 +82,19 @@ class CorruptionSuite(BaseSuite):
         check_images(data.images)
         params = resolve_params(condition.params["params"], data.images, _once(ctx.progress.note))
         seeds = sample_seeds(ctx.seed, data.ids, c, s)
-        batches = corrupted_batches(data.images, c, s, seeds, params, condition.params["backend"],
-                                    ctx.options.get("corruption_workers"), ctx.batch_size)
+        if condition.params["backend"] == "fast":  # corrupt each batch on the model's device, right before it
+            from .fast.stream import corrupted_logits
+            logit_batches = corrupted_logits(ctx.model, data.images, c, s, seeds, params, ctx.batch_size,
+                                             ctx.model.device)
+        else:
+            batches = corrupted_batches(data.images, c, s, seeds, params, condition.params["backend"],
+                                        ctx.options.get("corruption_workers"), ctx.batch_size)
+            logit_batches = (ctx.model.predict(batch, ctx.batch_size) for batch in batches)
         chunks = []
         with ctx.progress.bar(len(data), f"{c}/{s}", "img") as bar:
-            for batch in batches:
-                chunks.append(ctx.model.predict(batch, ctx.batch_size))
-                bar.update(len(batch))
+            for logits in logit_batches:
+                chunks.append(logits)
+                bar.update(len(logits))
         info = {"source": "on-the-fly", "params": params, "backend": condition.params["backend"],
                 "note": NOT_BIT_IDENTICAL}
         return self._records(np.concatenate(chunks), data.labels, data.ids, c, s, info)

@@ -1,6 +1,8 @@
-"""`rbl corrupt`: write corrupted images as PNG (and a contact sheet) to look at them."""
+"""`rbl corrupt`: write corrupted images as PNG (and a contact sheet) to look at them, or `--validate` the fast
+backend against the reference (fidelity table)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -8,40 +10,87 @@ import click
 from ..data import load_data
 from .app import cli
 
+PNG_LIMIT = 16
+
 
 @cli.command("corrupt")
 @click.argument("data")
-@click.option("--corruption", required=True, help="Corruption name (see `rbl list corruptions`).")
-@click.option("--severity", type=int, required=True, help="Severity 1..5.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@click.option("--corruption", help="Corruption name (see `rbl list corruptions`).")
+@click.option("--severity", type=int, help="Severity 1..5.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--params", help="Parameter set imagenet-c or cifar-10-c (default: chosen by image size).")
+@click.option("--backend", default="reference", show_default=True, help="Corruption backend: reference or fast.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed (same images as `rbl evaluate`).")
-@click.option("--limit", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Number of test images (a deterministic subset by id).")
+@click.option("--limit", type=click.IntRange(min=1),
+              help=f"Number of test images (a deterministic subset by id; default {PNG_LIMIT}, --validate: all).")
 @click.option("--sheet-index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which of those images goes on the contact sheet.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Processes for the corruption step (0: in-process).")
-def corrupt(data, corruption, severity, out, params, seed, limit, sheet_index, workers) -> None:
+              help="Processes for the reference backend (0: in-process).")
+@click.option("--validate", is_flag=True,
+              help="Compare the fast backend with the reference on DATA's test images and print the fidelity table "
+                   "(exit 1 if a bound fails).")
+@click.option("--model", help="With --validate: also compare this model's accuracy on both backends' outputs.")
+@click.option("--corruptions", "names", default="all", show_default=True,
+              help="With --validate: corruptions to check (all, common, a category or NAME,...).")
+@click.option("--severities", default="1-5", show_default=True, help="With --validate: severities to check.")
+def corrupt(data, corruption, severity, out, params, backend, seed, limit, sheet_index, workers, validate, model,
+            names, severities) -> None:
     """Corrupt DATA's test images with --corruption at --severity; write PNGs and contact_sheet.png to --out.
 
     \b
-    Example:
+    Examples:
       rbl corrupt builtin:digits --corruption fog --severity 3 --out runs/fog3
+      rbl corrupt builtin:digits --validate --model builtin:digits-cnn
     """
     from corruptions.api import corrupt_images, resolve_params
+    from corruptions.backends import get_backend
     from corruptions.names import check_corruption, check_severity
+
+    get_backend(backend)
+    if validate:
+        _validate(data, params, seed, limit, workers, model, names, severities)
+        return
+    missing = [flag for flag, value in (("--corruption", corruption), ("--severity", severity), ("--out", out))
+               if value is None]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or pass --validate)")
     from corruptions.sheet import contact_sheet, write_pngs
 
     check_corruption(corruption)
     check_severity(severity)
-    samples = load_data(data, "test", limit)
+    samples = load_data(data, "test", limit or PNG_LIMIT)
     params = resolve_params(params, samples.images, lambda m: click.echo(m, err=True))
-    images = corrupt_images(samples.images, corruption, severity, seed, samples.ids, params, workers=workers)
+    images = corrupt_images(samples.images, corruption, severity, seed, samples.ids, params, backend=backend,
+                            workers=workers)
     folder = Path(out) / f"{corruption}-{severity}"
     paths = write_pngs(images, samples.ids, folder)
     index = min(sheet_index, len(samples) - 1)
     sheet_path = Path(out) / "contact_sheet.png"
     contact_sheet(samples.images[index], str(samples.ids[index]), seed, params).save(sheet_path)
-    click.echo(f"wrote {len(paths)} images to {folder} ({params} parameters) and {sheet_path} "
+    click.echo(f"wrote {len(paths)} images to {folder} ({params} parameters, {backend} backend) and {sheet_path} "
                f"(all corruptions x severities of {samples.ids[index]})")
+
+
+def _validate(data, params, seed, limit, workers, model, names, severities) -> None:
+    from corruptions.api import check_images, resolve_params
+    from corruptions.fidelity import compare, passed, report_lines
+    from corruptions.names import parse_corruptions, parse_severities
+
+    from ..models import load_model
+
+    corruptions, levels = parse_corruptions(names), parse_severities(severities)
+    samples = load_data(data, "test", limit)
+    check_images(samples.images)
+    params = resolve_params(params, samples.images, lambda m: click.echo(m, err=True))
+    predict = None
+    if model is not None:
+        classifier = load_model(model)
+        predict = lambda images: classifier.predict(images).argmax(1)  # noqa: E731
+    click.echo(f"fidelity of the fast backend vs reference: {len(samples)} images of {data}, {params} parameters, "
+               f"seed {seed}" + (f", model {model}" if model else ""), err=True)
+    rows = compare(samples.images, samples.ids, seed, params, predict, samples.labels if model else None,
+                   corruptions, levels, workers)
+    click.echo("\n".join(report_lines(rows)))
+    if not passed(rows):
+        sys.exit(1)

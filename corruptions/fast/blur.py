@@ -1,0 +1,110 @@
+"""Blur corruptions (gaussian, defocus, zoom, motion, glass) as batched torch ops; same contract as `noise`."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import ops
+from .ops import draw, filter1d, filter2d, gaussian, linear_zoom_matrix
+
+
+def gaussian_blur(x, c, gens, params):
+    return gaussian(x, c).clamp(0, 1) * 255
+
+
+@functools.lru_cache(maxsize=32)
+def disk(radius: float, alias_blur: float) -> torch.Tensor:
+    """imagecorruptions' defocus kernel: a normalised aliased disk smoothed by cv2.GaussianBlur (ksize 3 or 5)."""
+    span, ksize = (8, 3) if radius <= 8 else (int(radius), 5)
+    t = torch.arange(-span, span + 1, dtype=torch.float64)
+    aliased = ((t[:, None] ** 2 + t[None] ** 2) <= radius ** 2).double()
+    aliased = (aliased / aliased.sum()).float().double()
+    g = torch.exp(-(torch.arange(ksize, dtype=torch.float64) - (ksize - 1) / 2) ** 2 / (2 * alias_blur ** 2))
+    g = g / g.sum()
+    k = aliased[None, None]
+    k = filter1d(filter1d(k, g, 2, "mirror"), g, 3, "mirror")
+    return k[0, 0].float()
+
+
+def defocus_blur(x, c, gens, params):
+    return filter2d(x, disk(float(c[0]), float(c[1])).to(x.device)).clamp(0, 1) * 255
+
+
+@functools.lru_cache(maxsize=64)
+def zoom_matrix(n: int, factor: float, centred: bool, out_len: int | None = None) -> torch.Tensor:
+    """(out_len, n) linear map of imagecorruptions' clipped_zoom along one axis (scipy zoom order 1 of the centre
+    ceil(n / factor) samples), cropped to the first `out_len` rows (default n; -1: all), or the centred ones."""
+    crop = int(np.ceil(n / float(factor)))
+    top = (n - crop) // 2
+    zoomed = round(crop * factor)
+    out_len = zoomed if out_len == -1 else (n if out_len is None else out_len)
+    start = (zoomed - out_len) // 2 if centred else 0
+    m = torch.zeros(out_len, n, dtype=torch.float64)
+    m[:, top:top + crop] = linear_zoom_matrix(crop, zoomed, start, out_len)
+    return m
+
+
+def _zoom(x: torch.Tensor, factor: float, centred: bool) -> torch.Tensor:
+    """imagecorruptions' clipped_zoom cropped back to H x W: scipy's order-1 zoom maps output o to input
+    o * (n_in - 1) / (n_out - 1), which is bilinear interpolation with align_corners=True."""
+    h, w = x.shape[2:]
+    ch, cw = int(np.ceil(h / factor)), int(np.ceil(w / factor))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    zh, zw = round(ch * factor), round(cw * factor)
+    z = F.interpolate(x[:, :, top:top + ch, left:left + cw], size=(zh, zw), mode="bilinear", align_corners=True)
+    r, c = ((zh - h) // 2, (zw - w) // 2) if centred else (0, 0)
+    return z[:, :, r:r + h, c:c + w]
+
+
+def zoom_blur(x, c, gens, params):
+    centred = params == "cifar-10-c"
+    total = x.clone()
+    for z in c:
+        total = total + _zoom(x, float(z), centred)
+    return (total / (len(c) + 1)).clamp(0, 1) * 255
+
+
+def motion_blur(x, c, gens, params):
+    angle = draw(gens, lambda g: torch.rand((), generator=g, device=x.device, dtype=torch.float64)) * 90 - 45
+    return ops.motion_blur(x * 255, int(c[0]), float(c[1]), angle).clamp(0, 255)
+
+
+def _duplicate(y: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:
+    """One pass of glass blur's sequential loop, exactly: for h = H-d..d+1, w = W-d..d+1 (descending),
+    y[h, w] = y[h + dy, w + dx] reading already-updated pixels. Resolved in parallel by pointer jumping:
+    a pixel whose source was updated earlier in the scan takes that source's final value."""
+    n, ch, h, w = y.shape
+    nh, nw = h - 2 * delta, w - 2 * delta
+    dev = y.device
+    hs = torch.arange(h - delta, delta, -1, device=dev)  # scan order: row r <-> h = H - d - r
+    ws = torch.arange(w - delta, delta, -1, device=dev)
+    dx, dy = offsets[..., 0], offsets[..., 1]  # (n, nh, nw)
+    src_h, src_w = hs[None, :, None] + dy, ws[None, None, :] + dx
+    inside = (src_h > delta) & (src_h <= h - delta) & (src_w > delta) & (src_w <= w - delta)
+    src_order = (h - delta - src_h) * nw + (w - delta - src_w)
+    order = torch.arange(nh * nw, device=dev).view(1, nh, nw)
+    ptr = torch.arange(h * w, device=dev).repeat(n, 1)
+    link = torch.zeros(n, h * w, dtype=torch.bool, device=dev)
+    dest = (hs[:, None] * w + ws[None, :]).reshape(-1).expand(n, -1)
+    ptr.scatter_(1, dest, (src_h * w + src_w).reshape(n, -1))
+    link.scatter_(1, dest, (inside & (src_order < order)).reshape(n, -1))
+    while link.any():  # chains halve each step: about log2(longest chain) steps, one device sync each
+        ptr, link = torch.where(link, ptr.gather(1, ptr), ptr), torch.where(link, link.gather(1, ptr), link)
+    return y.reshape(n, ch, h * w).gather(2, ptr[:, None].expand(n, ch, h * w)).view(n, ch, h, w)
+
+
+def glass_blur(x, c, gens, params):
+    """Blur, truncate to uint8, duplicate pixels from offsets in [-d, d-1] (the reference's biased randint and
+    view-copy "swap"), blur again."""
+    sigma, delta, iterations = float(c[0]), int(c[1]), int(c[2])
+    y = (gaussian(x, sigma) * 255).floor()
+    h, w = x.shape[2:]
+    offsets = draw(gens, lambda g: torch.randint(-delta, delta, (iterations, h - 2 * delta, w - 2 * delta, 2),
+                                                 generator=g, device=x.device))
+    for i in range(iterations):
+        y = _duplicate(y, offsets[:, i], delta)
+    return gaussian(y / 255, sigma).clamp(0, 1) * 255
+

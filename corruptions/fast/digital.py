@@ -1,0 +1,110 @@
+"""Geometric and codec corruptions (elastic_transform, pixelate, jpeg_compression); same contract as `noise`
+(pixelate and jpeg return uint8, like the reference's PIL images)."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from .jpeg import jpeg_roundtrip
+from .ops import draw, gaussian, wrap_index
+
+
+def bilinear(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, mode: str) -> torch.Tensor:
+    """Sample (N, C, H, W) at per-sample coordinates ys, xs (N, H', W') by bilinear interpolation, border `mode`."""
+    n, c, h, w = x.shape
+    y0, x0 = ys.floor(), xs.floor()
+    fy, fx = (ys - y0)[:, None], (xs - x0)[:, None]
+    y0, x0 = y0.long(), x0.long()
+    flat = x.reshape(n, c, h * w)
+
+    def at(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        idx = wrap_index(yi, h, mode) * w + wrap_index(xi, w, mode)
+        return flat.gather(2, idx.reshape(n, 1, -1).expand(n, c, -1)).view(n, c, *ys.shape[1:])
+
+    top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
+    bottom = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _elastic_field(gens, shape, bound: float, sigma, alpha: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two displacement fields: uniform(-bound, bound) noise, gaussian-smoothed (reflect, truncate 3), times alpha."""
+    noise = draw(gens, lambda g: torch.rand((2, *shape), generator=g, device=device))
+    field = gaussian(noise * 2 * bound - bound, sigma, mode="reflect", truncate=3.0) * alpha
+    return field[:, 0], field[:, 1]
+
+
+def _affine(x: torch.Tensor, gens, jitter: float) -> torch.Tensor:
+    """CIFAR-10-C's random affine (cv2.getAffineTransform of 3 jittered points, warpAffine, reflect-101)."""
+    n, _, h, w = x.shape
+    side = min(h, w)
+    centre, half = torch.tensor([h // 2, w // 2], dtype=torch.float64), side // 3
+    src = torch.stack([centre + half, torch.stack([centre[0] + half, centre[1] - half]), centre - half]).to(x.device)
+    dst = src + draw(gens, lambda g: torch.rand((3, 2), generator=g, device=x.device, dtype=torch.float64)) \
+        * 2 * jitter - jitter
+    ones = torch.ones(n, 3, 1, dtype=torch.float64, device=x.device)
+    # M (2x3) maps src points (as x, y) to dst; warpAffine samples the source at M^-1 (x, y)
+    m = torch.linalg.solve(torch.cat([src.expand(n, 3, 2), ones], 2), dst).transpose(1, 2)
+    full = torch.cat([m, torch.tensor([0, 0, 1.0], dtype=torch.float64, device=x.device).expand(n, 1, 3)], 1)
+    inv = torch.linalg.inv(full)
+    gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float64, device=x.device),
+                            torch.arange(w, dtype=torch.float64, device=x.device), indexing="ij")
+    sx = inv[:, 0, 0, None, None] * gx + inv[:, 0, 1, None, None] * gy + inv[:, 0, 2, None, None]
+    sy = inv[:, 1, 0, None, None] * gx + inv[:, 1, 1, None, None] * gy + inv[:, 1, 2, None, None]
+    return bilinear(x, sy.to(x), sx.to(x), "mirror")
+
+
+def elastic_transform(x, c, gens, params):
+    h, w = x.shape[2:]
+    if params == "cifar-10-c":
+        side = min(h, w)
+        alpha, sigma, jitter = (v * side for v in c)
+        x = _affine(x, gens, jitter)
+        dx, dy = _elastic_field(gens, (h, w), 1.0, sigma, alpha, x.device)
+    else:
+        dx, dy = _elastic_field(gens, (h, w), 0.005 * h, (0.01 * h, 0.01 * w), float(c), x.device)
+    gy, gx = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
+    return bilinear(x, gy + dy, gx + dx, "reflect").clamp(0, 1) * 255
+
+
+@functools.lru_cache(maxsize=64)
+def _pil_box(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) fixed-point weights of Pillow's BOX resampling (22 fraction bits, as for 8-bit images)."""
+    scale = n_in / n_out
+    filterscale = max(scale, 1.0)
+    support = 0.5 * filterscale
+    m = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        centre = (o + 0.5) * scale
+        lo, hi = max(int(centre - support + 0.5), 0), min(int(centre + support + 0.5), n_in)
+        t = (np.arange(lo, hi) - centre + 0.5) / filterscale
+        wts = ((t > -0.5) & (t <= 0.5)).astype(np.float64)
+        m[o, lo:hi] = wts / wts.sum() if wts.sum() else wts
+    return torch.from_numpy(np.where(m >= 0, np.floor(0.5 + m * (1 << 22)), np.ceil(-0.5 + m * (1 << 22))))
+
+
+def _pil_resize_box(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL Image.resize(BOX) of uint8-valued float64 (N, C, H, W): horizontal pass, round to uint8, vertical pass."""
+    def rounded(v: torch.Tensor) -> torch.Tensor:
+        return torch.floor((v + (1 << 21)) / (1 << 22)).clamp(0, 255)
+    x = rounded(x @ _pil_box(x.shape[3], w).to(x.device).T) if w != x.shape[3] else x
+    return rounded(_pil_box(x.shape[2], h).to(x.device) @ x) if h != x.shape[2] else x
+
+
+def _pil_nearest(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """PIL Image.resize(NEAREST): source index floor((o + 0.5) * in / out)."""
+    rows = ((torch.arange(h, dtype=torch.float64) + 0.5) * x.shape[2] / h).long().to(x.device)
+    cols = ((torch.arange(w, dtype=torch.float64) + 0.5) * x.shape[3] / w).long().to(x.device)
+    return x[:, :, rows][:, :, :, cols]
+
+
+def pixelate(x, c, gens, params):
+    h, w = x.shape[2:]
+    small = _pil_resize_box((x * 255).round().double(), int(h * c), int(w * c))
+    big = _pil_resize_box(small, h, w) if params == "cifar-10-c" else _pil_nearest(small, h, w)
+    return big.to(torch.uint8)
+
+
+def jpeg_compression(x, c, gens, params):
+    return jpeg_roundtrip((x * 255).round().to(torch.uint8), int(c))

@@ -1,0 +1,182 @@
+"""Batched torch building blocks for the fast backend: per-sample random draws, padding by index, separable
+filters with scipy/OpenCV border semantics, interpolation matrices, HSV, shifts. Tensors are (N, C, H, W)."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
+    """One torch.Generator per sample on `device`, seeded with that sample's 32-bit stream seed."""
+    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+
+def draw(gens: list[torch.Generator], fn: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
+    """Stack of `fn(g)` over the per-sample generators: sample i's numbers depend only on its own seed."""
+    return torch.stack([fn(g) for g in gens])
+
+
+def truncate_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Values on the 0..255 scale -> uint8 by clipping and truncation (as imagecorruptions' `np.uint8(...)`)."""
+    return x.clamp(0, 255).floor().to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=256)
+def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    i = np.arange(-before, n + after)
+    if mode == "nearest":  # a a a | a b c d | d d d
+        return np.clip(i, 0, n - 1)
+    if mode == "reflect":  # scipy 'reflect' / skimage: d c b a | a b c d | d c b a
+        i = np.mod(i, 2 * n)
+        return np.where(i >= n, 2 * n - 1 - i, i)
+    if mode == "mirror":  # scipy 'mirror' = OpenCV BORDER_REFLECT_101: d c b | a b c d | c b a
+        if n == 1:
+            return np.zeros_like(i)
+        i = np.mod(i, 2 * n - 2)
+        return np.where(i >= n, 2 * n - 2 - i, i)
+    raise ValueError(mode)
+
+
+def pad(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """`x` padded along `dim` with scipy-style border `mode` ('nearest', 'reflect', 'mirror')."""
+    index = torch.as_tensor(_pad_index(x.shape[dim], before, after, mode), device=x.device)
+    return x.index_select(dim, index)
+
+
+@functools.lru_cache(maxsize=256)
+def _filter_matrix(n: int, weights: tuple[float, ...], mode: str) -> torch.Tensor:
+    """(n, n) matrix of a 1-D correlation with `weights` (centred) including the border `mode` padding."""
+    r = (len(weights) - 1) // 2
+    index = _pad_index(n, r, len(weights) - 1 - r, mode)
+    m = np.zeros((n, n))
+    for k, wk in enumerate(weights):
+        np.add.at(m, (np.arange(n), index[k:k + n]), wk)
+    return torch.from_numpy(m)
+
+
+def filter1d(x: torch.Tensor, weights: torch.Tensor, dim: int, mode: str) -> torch.Tensor:
+    """Correlate (N, C, H, W) with 1-D `weights` along dim 2 or 3 (a banded matrix product, border `mode`)."""
+    m = _filter_matrix(x.shape[dim], tuple(weights.tolist()), mode).to(x)
+    return m @ x if dim == 2 else x @ m.T
+
+
+def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> torch.Tensor:
+    """cv2.filter2D (correlation, anchor at the centre) on each channel with border `mode`; large kernels by FFT."""
+    kh, kw = kernel.shape
+    n, c, h, w = x.shape
+    padded = pad(pad(x, 2, kh // 2, kh - 1 - kh // 2, mode), 3, kw // 2, kw - 1 - kw // 2, mode)
+    if kh * kw <= 25:
+        return F.conv2d(padded.reshape(n * c, 1, *padded.shape[2:]), kernel.to(x)[None, None]).view(n, c, h, w)
+    return correlate_fft(padded, kernel.to(x), h, w)
+
+
+def correlate_fft(padded: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Valid correlation of `padded` (..., h + kh - 1, w + kw - 1) with `kernel` (broadcastable, ..., kh, kw)."""
+    kh, kw = kernel.shape[-2:]
+    size = padded.shape[-2:]
+    spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(kernel.flip(-2, -1), s=size)
+    return torch.fft.irfft2(spectrum, s=size)[..., kh - 1:kh - 1 + h, kw - 1:kw - 1 + w]
+
+
+def gaussian_weights(sigma: float, truncate: float = 4.0) -> torch.Tensor:
+    """scipy.ndimage.gaussian_filter1d's kernel: radius int(truncate * sigma + 0.5), normalised."""
+    radius = int(truncate * float(sigma) + 0.5)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    w = torch.exp(-0.5 * t * t / float(sigma) ** 2)
+    return w / w.sum()
+
+
+def gaussian(x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "nearest",
+             truncate: float = 4.0) -> torch.Tensor:
+    """skimage.filters.gaussian / scipy gaussian_filter over H and W (channels independent)."""
+    sy, sx = (sigma, sigma) if np.isscalar(sigma) else sigma
+    if sy > 0:
+        x = filter1d(x, gaussian_weights(sy, truncate), 2, mode)
+    if sx > 0:
+        x = filter1d(x, gaussian_weights(sx, truncate), 3, mode)
+    return x
+
+
+def linear_zoom_matrix(n_in: int, n_out: int, start: int, count: int) -> torch.Tensor:
+    """(count, n_in) rows of scipy.ndimage.zoom(order=1) of `n_in` samples to `n_out`, output rows start..start+count."""
+    o = np.arange(start, start + count, dtype=np.float64)
+    pos = o * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros_like(o)
+    lo = np.clip(np.floor(pos).astype(int), 0, n_in - 1)
+    hi = np.clip(lo + 1, 0, n_in - 1)
+    frac = pos - lo
+    m = np.zeros((count, n_in))
+    np.add.at(m, (np.arange(count), lo), 1 - frac)
+    np.add.at(m, (np.arange(count), hi), frac)
+    return torch.from_numpy(m)
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """skimage.color.rgb2hsv on (N, 3, H, W) in [0, 1]."""
+    r, g, b = x.unbind(1)
+    v, _ = x.max(1)
+    delta = v - x.min(1)[0]
+    safe = torch.where(delta == 0, torch.ones_like(delta), delta)
+    s = torch.where(v == 0, torch.zeros_like(v), delta / torch.where(v == 0, torch.ones_like(v), v))
+    h = (g - b) / safe
+    h = torch.where(g == v, 2 + (b - r) / safe, h)
+    h = torch.where(b == v, 4 + (r - g) / safe, h)
+    h = torch.remainder(h / 6, 1)
+    h = torch.where(delta == 0, torch.zeros_like(h), h)
+    return torch.stack([h, s, v], 1)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """skimage.color.hsv2rgb on (N, 3, H, W)."""
+    h, s, v = x.unbind(1)
+    hi = torch.floor(h * 6)
+    f = h * 6 - hi
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    hi = torch.remainder(hi, 6).long()
+    table = torch.stack([torch.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))])
+    return table.gather(0, hi[None, :, None].expand(1, -1, 3, -1, -1))[0]
+
+
+def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Tensor) -> torch.Tensor:
+    """imagecorruptions' numpy motion blur (one-sided Gaussian-weighted sum of edge-clamped shifted copies), one
+    angle per sample: the shifts become one sparse kernel per sample, applied by FFT to the edge-padded image."""
+    width = 2 * radius + 1
+    k = torch.exp(-torch.arange(width, dtype=torch.float64, device=x.device) ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    rad = torch.deg2rad(angle_deg.double())[:, None]
+    py, px = width * torch.sin(rad), width * torch.cos(rad)
+    steps = torch.arange(width, dtype=torch.float64, device=x.device)[None]
+    hyp = torch.hypot(py, px)
+    dy, dx = -torch.ceil(steps * py / hyp - 0.5).long(), -torch.ceil(steps * px / hyp - 0.5).long()
+    n, _, h, w = x.shape
+    alive = ((dy.abs() < h) & (dx.abs() < w)).cumprod(1)  # the original stops once a shift leaves the image
+    span = width  # every shift is at most `width` pixels
+    kernel = torch.zeros(n, (2 * span + 1) ** 2, dtype=torch.float64, device=x.device)
+    kernel.scatter_add_(1, (span - dy) * (2 * span + 1) + (span - dx), k[None] * alive)
+    kernel = kernel.view(n, 1, 2 * span + 1, 2 * span + 1).to(x)
+    padded = pad(pad(x, 2, span, span, "nearest"), 3, span, span, "nearest")
+    return correlate_fft(padded, kernel, h, w)
+
+
+def rot180(x: torch.Tensor) -> torch.Tensor:
+    """np.rot90(x, k=2) over H and W."""
+    return x.flip(2, 3)
+
+
+def next_pow2(n: int) -> int:
+    """Smallest power of two >= n (1 for n = 0)."""
+    return 1 if n == 0 else 1 << (n - 1).bit_length()
+
+
+def wrap_index(i: torch.Tensor, n: int, mode: str) -> torch.Tensor:
+    """Integer indices mapped into 0..n-1 by border `mode` (as `pad`) for overshoots up to n (one reflection)."""
+    if mode == "reflect":
+        i = torch.where(i < 0, -1 - i, i)
+        i = torch.where(i >= n, 2 * n - 1 - i, i)
+    elif mode == "mirror":
+        i = torch.where(i < 0, -i, i)
+        i = torch.where(i >= n, 2 * n - 2 - i, i)
+    return i.clamp(0, n - 1)

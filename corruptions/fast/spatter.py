@@ -1,0 +1,104 @@
+"""Spatter (water: Canny edges, distance transform, histogram equalisation, emboss; mud: thresholded blobs) as
+batched torch ops, following the OpenCV calls of the reference; same contract as `noise`."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .ops import draw, filter2d, gaussian, pad
+
+TAN_22_5, TAN_67_5 = 0.41421356, 2.41421356
+EMBOSS = torch.tensor([[-2., -1, 0], [-1, 1, 1], [0, 1, 2]])
+BOX3 = torch.full((3, 3), 1 / 9)
+
+
+def _shift(x: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
+    """out[i, j] = x[i + dy, j + dx], `fill` outside."""
+    h, w = x.shape[-2:]
+    p = F.pad(x, (2, 2, 2, 2), value=fill)
+    return p[..., 2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
+
+
+def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """cv2.Canny(img, low, high) on uint8-valued (N, 1, H, W): Sobel (replicate border), L1 magnitude,
+    4-direction non-maximum suppression, hysteresis with 8-connectivity. Returns a bool edge map."""
+    p = pad(pad(img, 2, 1, 1, "nearest"), 3, 1, 1, "nearest")
+    sx = torch.tensor([[-1., 0, 1], [-2, 0, 2], [-1, 0, 1]]).to(img)
+    gx, gy = F.conv2d(p, sx[None, None]), F.conv2d(p, sx.T[None, None])
+    mag = gx.abs() + gy.abs()
+    ax, ay = gx.abs(), gy.abs()
+    s = torch.where((gx < 0) != (gy < 0), -1, 1)
+
+    def nb(dy: int, dx: int) -> torch.Tensor:
+        return _shift(mag, dy, dx, 0.0)
+    horizontal = (mag > nb(0, -1)) & (mag >= nb(0, 1))
+    vertical = (mag > nb(-1, 0)) & (mag >= nb(1, 0))
+    diag = torch.where(s < 0, (mag > nb(-1, 1)) & (mag > nb(1, -1)), (mag > nb(-1, -1)) & (mag > nb(1, 1)))
+    keep = torch.where(ay < ax * TAN_22_5, horizontal, torch.where(ay > ax * TAN_67_5, vertical, diag))
+    weak = keep & (mag > low)
+    edges = weak & (mag > high)
+    while True:
+        grown = weak & (F.max_pool2d(edges.float(), 3, 1, 1) > 0)
+        if torch.equal(grown, edges):
+            return edges
+        edges = grown
+
+
+def distance_to(edges: torch.Tensor, cap: int) -> torch.Tensor:
+    """Euclidean distance of every pixel to the nearest edge pixel, truncated at `cap` (cv2.distanceTransform
+    of 255 - edges with DIST_L2, then THRESH_TRUNC; OpenCV's 5x5 mask approximates this to within ~2%)."""
+    h = edges.shape[-2]
+    rows = torch.arange(h, device=edges.device).view(1, 1, h, 1).expand_as(edges)
+    big = h + cap + 1
+    above = torch.where(edges, rows, -big).cummax(2).values  # nearest edge row at or above, per column
+    below = torch.where(edges, rows, 2 * h + big).flip(2).cummin(2).values.flip(2)
+    vertical = torch.minimum(rows - above, below - rows).clamp(max=cap + 1).float() ** 2
+    padded = F.pad(vertical, (cap, cap), value=float((cap + 1) ** 2))
+    w = edges.shape[-1]
+    d2 = vertical
+    for k in range(2 * cap + 1):  # exact squared distances: integers, so float32 is exact
+        d2 = torch.minimum(d2, padded[..., k:k + w] + (k - cap) ** 2)
+    return d2.sqrt().clamp(max=cap)
+
+
+def equalize(img: torch.Tensor) -> torch.Tensor:
+    """cv2.equalizeHist per image on uint8-valued (N, 1, H, W)."""
+    n = img.shape[0]
+    flat = img.reshape(n, -1).long()
+    hist = torch.zeros(n, 256, device=img.device).scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float))
+    first = (hist > 0).float().argmax(1, keepdim=True)
+    cdf = hist.cumsum(1) - hist.cumsum(1).gather(1, first)
+    rest = flat.shape[1] - hist.gather(1, first)
+    lut = torch.round(cdf * 255 / rest.clamp(min=1)).clamp(0, 255)
+    lut = torch.where(rest == 0, torch.arange(256., device=img.device).expand(n, 256), lut)
+    return lut.gather(1, flat).view_as(img)
+
+
+def _water(liquid: torch.Tensor) -> torch.Tensor:
+    liquid8 = (liquid * 255).floor()
+    dist = distance_to(canny(liquid8, 50, 150), 20)
+    dist = filter2d(dist, BOX3.to(dist.device)).floor()
+    dist = equalize(dist)
+    dist = filter2d(dist, EMBOSS.to(dist.device)).round().clamp(0, 255)
+    dist = filter2d(dist, BOX3.to(dist.device)).round()
+    return liquid8 * dist
+
+
+def spatter(x, c, gens, params):
+    h, w = x.shape[2:]
+    noise = draw(gens, lambda g: torch.randn((1, h, w), generator=g, device=x.device, dtype=torch.float64))
+    liquid = gaussian(noise * c[1] + c[0], float(c[2]))
+    liquid = torch.where(liquid < c[3], torch.zeros_like(liquid), liquid)
+    if c[5] == 0:  # water: pale turquoise along the liquid's edges
+        m = _water(liquid).to(x)
+        peak = m.amax(dim=(2, 3), keepdim=True)
+        m = m / peak.clamp(min=1e-12) * c[4]
+        colour = torch.tensor([175, 238, 238], device=x.device).to(x).view(1, 3, 1, 1) / 255
+        out = (x + m * colour).clamp(0, 1) * 255
+        if params == "imagenet-c":  # imagecorruptions divides 0 by 0 when no edge survives: NaN, cast to 0 (black)
+            out = torch.where(peak > 0, out, torch.zeros_like(out))
+        return out
+    m = gaussian((liquid > c[3]).to(x), float(c[4]))  # mud: brown blotches
+    m = torch.where(m < 0.8, torch.zeros_like(m), m)
+    colour = torch.tensor([63, 42, 20], device=x.device).to(x).view(1, 3, 1, 1) / 255
+    return (x * (1 - m) + m * colour).clamp(0, 1) * 255
