@@ -72,7 +72,12 @@ class PointState:
 def run_sequence(model: Classifier, images: np.ndarray, labels: np.ndarray, ids: np.ndarray,
                  members: list[AttackConfig], norm: str, eps: float, state: PointState, seed_parts: tuple,
                  batch_size: int, progress: Progress | None = None) -> PointState:
-    """Run `members` in order on the still-unbroken points of `state` (updated in place and returned)."""
+    """Run `members` in order on the still-unbroken points of `state` (updated in place and returned).
+
+    At eps = 0 the ball holds only the clean image, so nothing runs and the records are the clean predictions.
+    """
+    if eps == 0:
+        return state
     device, progress = model.device, progress or Progress(quiet=True)
     y_all = torch.from_numpy(labels.astype(np.int64))
     with frozen_mode(model):
