@@ -1,4 +1,5 @@
-"""Scale-out: a corruption sweep on 1 worker vs 2 local workers, and Ray's overhead against the process pool.
+"""Scale-out: a corruption sweep (reference backend: CPU-bound numpy) on 1 worker vs 2 local workers, and Ray's
+overhead against the process pool.
 
 All three runs compute the same records (checked); the ratios are measured side by side in this run.
 """
@@ -14,7 +15,7 @@ import pandas as pd
 import robustbench_local as rbl
 from robustbench_local.runner.executors import InProcessExecutor, PoolExecutor, RayExecutor
 
-SWEEP = {"corruptions": "noise,blur", "severities": "1-5", "corruption_workers": "0"}
+SWEEP = {"corruptions": "noise,blur", "severities": "1-5", "corruption_workers": "0", "backend": "reference"}
 
 
 def timed(executor, root: Path) -> tuple[float, pd.DataFrame]:
