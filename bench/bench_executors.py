@@ -15,7 +15,7 @@ import pandas as pd
 import robustbench_local as rbl
 from robustbench_local.runner.executors import InProcessExecutor, PoolExecutor, RayExecutor
 
-SWEEP = {"corruptions": "noise,blur", "severities": "1-5", "corruption_workers": "0", "backend": "reference"}
+SWEEP = {"corruptions": "all", "severities": "1-5", "corruption_workers": "0", "backend": "reference"}
 
 
 def timed(executor, root: Path) -> tuple[float, pd.DataFrame]:
