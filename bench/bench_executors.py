@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
 
 import robustbench_local as rbl
 from robustbench_local.runner.executors import InProcessExecutor, PoolExecutor, RayExecutor
@@ -31,7 +33,11 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="rbl-bench-exec-"))
     try:
-        one, ref = timed(InProcessExecutor(), root / "one")
+        threads = torch.get_num_threads()
+        with threadpool_limits(1):  # one worker = one core (torch and BLAS), like each pool worker
+            torch.set_num_threads(1)
+            one, ref = timed(InProcessExecutor(), root / "one")
+        torch.set_num_threads(threads)
         two, pool = timed(PoolExecutor(2), root / "pool")
         ray_s, on_ray = timed(RayExecutor(num_cpus=2), root / "ray")
         ray.shutdown()
@@ -40,7 +46,7 @@ def main() -> None:
         n = len(ref)
         print(f"corruption sweep ({SWEEP['corruptions']} x severities {SWEEP['severities']}, {n} corrupted images, "
               "builtin:digits-cnn): records identical on all executors")
-        print(f"  in-process, 1 worker : {one:7.1f} s  ({n / one:6.0f} img/s)")
+        print(f"  in-process, 1 core   : {one:7.1f} s  ({n / one:6.0f} img/s)")
         print(f"  process pool, 2      : {two:7.1f} s  ({n / two:6.0f} img/s)  speed-up x{one / two:.2f}")
         print(f"  Ray (local, 2 CPUs)  : {ray_s:7.1f} s  ({n / ray_s:6.0f} img/s)  overhead vs pool x{ray_s / two:.2f}")
     finally:
