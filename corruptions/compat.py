@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import sys
 import threading
 import types
@@ -136,12 +137,9 @@ def _resource_filename(module_name: str, resource: str) -> str:
 @contextmanager
 def _pkg_resources_stand_in() -> Iterator[None]:
     """Provide `pkg_resources.resource_filename` during the import when setuptools no longer ships it."""
-    try:
-        importlib.import_module("pkg_resources")
+    if importlib.util.find_spec("pkg_resources") is not None:
         yield
         return
-    except ImportError:
-        pass
     stub = types.ModuleType("pkg_resources", "stand-in installed by corruptions.compat for imagecorruptions")
     stub.resource_filename = _resource_filename  # type: ignore[attr-defined]
     sys.modules["pkg_resources"] = stub
