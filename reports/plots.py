@@ -209,10 +209,15 @@ def _ood_scores(run: ReportRun, detector: str) -> list[tuple[str, np.ndarray, np
     return out
 
 
-def ood_histograms(runs: list[ReportRun]) -> Figure | None:
+def _ood_panels(runs: list[ReportRun]) -> tuple[str | None, list]:
+    """The headline detector and, per run that has it, its (set name, scores, is_ood) triples."""
     detector = headline_detector(runs)
     data = [(run, _ood_scores(run, detector)) for run in runs] if detector else []
-    data = [(run, sets) for run, sets in data if sets]
+    return detector, [(run, sets) for run, sets in data if sets]
+
+
+def ood_histograms(runs: list[ReportRun]) -> Figure | None:
+    detector, data = _ood_panels(runs)
     if not data:
         return None
     fig, axes = _grid(len(data), width=5.0, height=3.4, cols=2)
@@ -228,9 +233,7 @@ def ood_histograms(runs: list[ReportRun]) -> Figure | None:
 
 
 def ood_roc(runs: list[ReportRun]) -> Figure | None:
-    detector = headline_detector(runs)
-    data = [(run, _ood_scores(run, detector)) for run in runs] if detector else []
-    data = [(run, sets) for run, sets in data if sets]
+    detector, data = _ood_panels(runs)
     if not data:
         return None
     fig, axes = _grid(len(data), width=4.2, height=3.6, cols=3)

@@ -67,10 +67,10 @@ def resolve_options(suites: list[Suite], given: dict[str, Any]) -> dict[str, Any
     return resolved
 
 
-def plan(spec: EvalSpec) -> list[Task]:
-    """The tasks of `spec`, in suite order."""
+def plan(spec: EvalSpec, options: dict[str, Any] | None = None) -> list[Task]:
+    """The tasks of `spec`, in suite order (`options`: already resolved suite options, if at hand)."""
     suites = [get_suite(name) for name in spec.suites]
-    options = resolve_options(suites, spec.options)
+    options = options if options is not None else resolve_options(suites, spec.options)
     return [Task(suite, cond) for suite in suites for cond in suite.conditions(options)]
 
 
@@ -113,8 +113,8 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
               calibration: SampleSet | None = None, executor: Executor | None = None,
               shard_size: int | None = None) -> RunStore:
     """Run every unfinished shard of `spec` into the run dir `out`; finished shards and tasks are kept."""
-    tasks = plan(spec)
     options = resolve_options([get_suite(n) for n in spec.suites], spec.options)
+    tasks = plan(spec, options)
     model = model if model is not None else load_model(spec.model, spec.arch, spec.trust_checkpoint)
     data = data if data is not None else load_data(spec.data, "test", spec.limit)
     check_compatible(model, data)
@@ -163,11 +163,11 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
         for key in keys:
             cache_path = store.root / "metrics" / f"{key}.json"
             cached = json.loads(cache_path.read_text()) if cache_path.is_file() else None
-            meta, records = store.load_task(key)
-            suite = get_suite(meta["suite"])
-            if cached is None or cached["temperature"] != temperature:
+            meta = store.load_meta(key)
+            if cached is None or cached["temperature"] != temperature:  # only then read the records
                 seed_parts = (manifest.get("seed", 0), key)
-                cached = {"temperature": temperature, "rows": suite.metrics(records, temperature, seed_parts)}
+                computed = get_suite(meta["suite"]).metrics(store.load_task(key)[1], temperature, seed_parts)
+                cached = {"temperature": temperature, "rows": computed}
                 write_json(cache_path, cached)
             base = {"model": meta["model"], "dataset": meta["dataset"], "suite": meta["suite"],
                     "condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True)}

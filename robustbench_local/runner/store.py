@@ -106,6 +106,13 @@ class RunStore:
         self.save_task(key, meta, Records(table, logits, parts[0].info))
         shutil.rmtree(self.root / "shards" / key)
 
+    def load_meta(self, key: str) -> dict:
+        """A task's meta alone (the .npz members are read lazily, so records stay on disk)."""
+        with np.load(self.task_path(key), allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+        meta.pop("info", None)
+        return meta
+
     def load_task(self, key: str) -> tuple[dict, Records]:
         return read_task_file(self.task_path(key))
 
