@@ -69,7 +69,7 @@ def zoom_blur(x, c, gens, params):
 
 def motion_blur(x, c, gens, params):
     angle = draw(gens, lambda g: torch.rand((), generator=g, device=x.device, dtype=torch.float64)) * 90 - 45
-    return ops.motion_blur(x * 255, int(c[0]), float(c[1]), angle).clamp(0, 255)
+    return ops.motion_blur(x * 255, int(c[0]), float(c[1]), angle, (-45, 45)).clamp(0, 255)
 
 
 def _duplicate(y: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:

@@ -1,7 +1,14 @@
-"""Colour corruptions (contrast, brightness, saturate); same contract as `noise`."""
+"""Colour corruptions (contrast, brightness, saturate); same contract as `noise`.
+
+brightness and saturate change one HSV channel (skimage's rgb2hsv / hsv2rgb round trip in the reference); they are
+computed in RGB directly: with V = max(R, G, B), S = (V - min) / V and hue fixed, every channel is
+V - V * S * phi(hue), so a new V' scales the pixel by V' / V and a new S' moves each channel to V - (S' / S)(V - x).
+"""
 from __future__ import annotations
 
-from .ops import hsv_to_rgb, rgb_to_hsv
+import torch
+
+_TINY = 1e-12  # guards divisions whose result is discarded (black or grey pixels)
 
 
 def contrast(x, c, gens, params):
@@ -10,12 +17,15 @@ def contrast(x, c, gens, params):
 
 
 def brightness(x, c, gens, params):
-    hsv = rgb_to_hsv(x)
-    hsv[:, 2] = (hsv[:, 2] + c).clamp(0, 1)
-    return hsv_to_rgb(hsv).clamp(0, 1) * 255
+    v = x.amax(1, keepdim=True)
+    bright = (v + c).clamp(0, 1)
+    return torch.where(v > 0, x * (bright / v.clamp(min=_TINY)), bright).clamp(0, 1) * 255
 
 
 def saturate(x, c, gens, params):
-    hsv = rgb_to_hsv(x)
-    hsv[:, 1] = (hsv[:, 1] * c[0] + c[1]).clamp(0, 1)
-    return hsv_to_rgb(hsv).clamp(0, 1) * 255
+    v = x.amax(1, keepdim=True)
+    delta = v - x.amin(1, keepdim=True)
+    sat = (delta / v.clamp(min=_TINY) * c[0] + c[1]).clamp(0, 1)
+    coloured = v - sat * v / delta.clamp(min=_TINY) * (v - x)
+    grey = torch.cat([v, v * (1 - sat), v * (1 - sat)], 1)  # hue 0 for greys: added saturation turns them red
+    return torch.where(delta > 0, coloured, grey).clamp(0, 1) * 255

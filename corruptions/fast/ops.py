@@ -1,8 +1,9 @@
 """Batched torch building blocks for the fast backend: per-sample random draws, padding by index, separable
-filters with scipy/OpenCV border semantics, interpolation matrices, HSV, shifts. Tensors are (N, C, H, W)."""
+filters with scipy/OpenCV border semantics, interpolation matrices, shifts. Tensors are (N, C, H, W)."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -59,9 +60,18 @@ def _filter_matrix(n: int, weights: tuple[float, ...], mode: str) -> torch.Tenso
 
 
 def filter1d(x: torch.Tensor, weights: torch.Tensor, dim: int, mode: str) -> torch.Tensor:
-    """Correlate (N, C, H, W) with 1-D `weights` along dim 2 or 3 (a banded matrix product, border `mode`)."""
-    m = _filter_matrix(x.shape[dim], tuple(weights.tolist()), mode).to(x)
-    return m @ x if dim == 2 else x @ m.T
+    """Correlate (N, C, H, W) with 1-D `weights` along dim 2 or 3, border `mode`: short kernels as a weighted sum
+    of shifted slices of the padded input, long ones (relative to the axis) as a banded matrix product."""
+    n, taps = x.shape[dim], weights.tolist()
+    if len(taps) * 8 > n:
+        m = _filter_matrix(n, tuple(taps), mode).to(x)
+        return m @ x if dim == 2 else x @ m.T
+    r = (len(taps) - 1) // 2
+    padded = pad(x, dim, r, len(taps) - 1 - r, mode)
+    out = padded.narrow(dim, 0, n) * taps[0]
+    for k in range(1, len(taps)):
+        out.add_(padded.narrow(dim, k, n), alpha=taps[k])
+    return out
 
 
 def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> torch.Tensor:
@@ -74,10 +84,22 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> tor
     return correlate_fft(padded, kernel.to(x), h, w)
 
 
+def fft_size(n: int) -> int:
+    """Smallest 5-smooth integer >= n (2^a 3^b 5^c): FFT lengths with large prime factors are several times slower."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
 def correlate_fft(padded: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Valid correlation of `padded` (..., h + kh - 1, w + kw - 1) with `kernel` (broadcastable, ..., kh, kw)."""
     kh, kw = kernel.shape[-2:]
-    size = padded.shape[-2:]
+    size = (fft_size(padded.shape[-2]), fft_size(padded.shape[-1]))  # >= the padded size: no wrap-around
     spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(kernel.flip(-2, -1), s=size)
     return torch.fft.irfft2(spectrum, s=size)[..., kh - 1:kh - 1 + h, kw - 1:kw - 1 + w]
 
@@ -114,35 +136,23 @@ def linear_zoom_matrix(n_in: int, n_out: int, start: int, count: int) -> torch.T
     return torch.from_numpy(m)
 
 
-def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
-    """skimage.color.rgb2hsv on (N, 3, H, W) in [0, 1]."""
-    r, g, b = x.unbind(1)
-    v, _ = x.max(1)
-    delta = v - x.min(1)[0]
-    safe = torch.where(delta == 0, torch.ones_like(delta), delta)
-    s = torch.where(v == 0, torch.zeros_like(v), delta / torch.where(v == 0, torch.ones_like(v), v))
-    h = (g - b) / safe
-    h = torch.where(g == v, 2 + (b - r) / safe, h)
-    h = torch.where(b == v, 4 + (r - g) / safe, h)
-    h = torch.remainder(h / 6, 1)
-    h = torch.where(delta == 0, torch.zeros_like(h), h)
-    return torch.stack([h, s, v], 1)
+def _sin_range(lo: float, hi: float) -> tuple[float, float]:
+    """(min, max) of sin over the angles lo..hi degrees."""
+    values = [math.sin(math.radians(lo)), math.sin(math.radians(hi))]
+    values += [s for a, s in ((90, 1.0), (270, -1.0)) if any(lo <= a + 360 * k <= hi for k in (-1, 0, 1))]
+    return min(values), max(values)
 
 
-def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """skimage.color.hsv2rgb on (N, 3, H, W)."""
-    h, s, v = x.unbind(1)
-    hi = torch.floor(h * 6)
-    f = h * 6 - hi
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    hi = torch.remainder(hi, 6).long()
-    table = torch.stack([torch.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))])
-    return table.gather(0, hi[None, :, None].expand(1, -1, 3, -1, -1))[0]
+def _reach(width: int, unit: float, limit: int) -> int:
+    """How far (pixels) the taps 0..width-1 along a direction component `unit` can reach, one pixel of margin."""
+    return min(max(0, math.ceil((width - 1) * unit - 0.5) + 1), limit)
 
 
-def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Tensor) -> torch.Tensor:
+def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Tensor,
+                angle_range: tuple[float, float]) -> torch.Tensor:
     """imagecorruptions' numpy motion blur (one-sided Gaussian-weighted sum of edge-clamped shifted copies), one
-    angle per sample: the shifts become one sparse kernel per sample, applied by FFT to the edge-padded image."""
+    angle per sample (drawn from `angle_range`): the shifts become one sparse kernel per sample, as large as that
+    range needs (the same for every batch), applied by FFT to the edge-padded image."""
     width = 2 * radius + 1
     k = torch.exp(-torch.arange(width, dtype=torch.float64, device=x.device) ** 2 / (2 * sigma ** 2))
     k = k / k.sum()
@@ -150,15 +160,19 @@ def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Ten
     py, px = width * torch.sin(rad), width * torch.cos(rad)
     steps = torch.arange(width, dtype=torch.float64, device=x.device)[None]
     hyp = torch.hypot(py, px)
-    dy, dx = -torch.ceil(steps * py / hyp - 0.5).long(), -torch.ceil(steps * px / hyp - 0.5).long()
+    # tap i reads x[r + a_i, c + b_i] (edge-clamped): the reference's shift by (dy, dx) = (-a_i, -b_i)
+    a, b = torch.ceil(steps * py / hyp - 0.5).long(), torch.ceil(steps * px / hyp - 0.5).long()
     n, _, h, w = x.shape
-    alive = ((dy.abs() < h) & (dx.abs() < w)).cumprod(1)  # the original stops once a shift leaves the image
-    span = width  # every shift is at most `width` pixels
-    kernel = torch.zeros(n, (2 * span + 1) ** 2, dtype=torch.float64, device=x.device)
-    kernel.scatter_add_(1, (span - dy) * (2 * span + 1) + (span - dx), k[None] * alive)
-    kernel = kernel.view(n, 1, 2 * span + 1, 2 * span + 1).to(x)
-    padded = pad(pad(x, 2, span, span, "nearest"), 3, span, span, "nearest")
-    return correlate_fft(padded, kernel, h, w)
+    alive = ((a.abs() < h) & (b.abs() < w)).cumprod(1)  # the original stops once a shift leaves the image
+    (s_lo, s_hi), (c_lo, c_hi) = _sin_range(*angle_range), _sin_range(angle_range[0] + 90, angle_range[1] + 90)
+    top, bottom = _reach(width, -s_lo, h - 1), _reach(width, s_hi, h - 1)
+    left, right = _reach(width, -c_lo, w - 1), _reach(width, c_hi, w - 1)
+    a, b = a.clamp(-top, bottom), b.clamp(-left, right)  # only dead taps (weight 0) are moved
+    kh, kw = top + bottom + 1, left + right + 1
+    kernel = torch.zeros(n, kh * kw, dtype=torch.float64, device=x.device)
+    kernel.scatter_add_(1, (top + a) * kw + (left + b), k[None] * alive)
+    padded = pad(pad(x, 2, top, bottom, "nearest"), 3, left, right, "nearest")
+    return correlate_fft(padded, kernel.view(n, 1, kh, kw).to(x), h, w)
 
 
 def rot180(x: torch.Tensor) -> torch.Tensor:

@@ -75,7 +75,9 @@ def equalize(img: torch.Tensor) -> torch.Tensor:
 
 
 def _water(liquid: torch.Tensor) -> torch.Tensor:
-    liquid8 = (liquid * 255).floor()
+    """The water mask: liquid (float64) as uint8 times its embossed edge-distance map; integer-valued, so the image
+    processing runs exactly in float32."""
+    liquid8 = (liquid * 255).floor().float()
     dist = distance_to(canny(liquid8, 50, 150), 20)
     dist = filter2d(dist, BOX3.to(dist.device)).floor()
     dist = equalize(dist)

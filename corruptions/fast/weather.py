@@ -102,9 +102,9 @@ def snow(x, c, gens, params):
     layer = rows @ (noise * c[1] + c[0]).to(x) @ cols.T
     layer = torch.where(layer < c[3], torch.zeros_like(layer), layer).clamp(0, 1)
     if cifar:  # CIFAR-10-C blurs the layer as uint8
-        blurred = ops.motion_blur((layer * 255).floor(), int(c[4]), float(c[5]), angle).clamp(0, 255)
+        blurred = ops.motion_blur((layer * 255).floor(), int(c[4]), float(c[5]), angle, (-135, -45)).clamp(0, 255)
     else:
-        blurred = (ops.motion_blur(layer, int(c[4]), float(c[5]), angle) * 255)[:, :, :h, :w]
+        blurred = (ops.motion_blur(layer, int(c[4]), float(c[5]), angle, (-135, -45)) * 255)[:, :, :h, :w]
     layer = torch.round(blurred) / 255
     grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
     x = c[6] * x + (1 - c[6]) * torch.maximum(x, grey * 1.5 + 0.5)
