@@ -17,7 +17,8 @@ def gaussian_blur(x, c, gens, params):
 
 @functools.lru_cache(maxsize=32)
 def disk(radius: float, alias_blur: float) -> torch.Tensor:
-    """imagecorruptions' defocus kernel: a normalised aliased disk smoothed by cv2.GaussianBlur (ksize 3 or 5)."""
+    """imagecorruptions' defocus kernel: a normalised aliased disk smoothed by cv2.GaussianBlur (ksize 3 or 5),
+    without its all-zero rim."""
     span, ksize = (8, 3) if radius <= 8 else (int(radius), 5)
     t = torch.arange(-span, span + 1, dtype=torch.float64)
     aliased = ((t[:, None] ** 2 + t[None] ** 2) <= radius ** 2).double()
@@ -25,8 +26,9 @@ def disk(radius: float, alias_blur: float) -> torch.Tensor:
     g = torch.exp(-(torch.arange(ksize, dtype=torch.float64) - (ksize - 1) / 2) ** 2 / (2 * alias_blur ** 2))
     g = g / g.sum()
     k = aliased[None, None]
-    k = filter1d(filter1d(k, g, 2, "mirror"), g, 3, "mirror")
-    return k[0, 0].float()
+    k = filter1d(filter1d(k, g, 2, "mirror"), g, 3, "mirror")[0, 0]
+    margin = int((k != 0).any(0).int().argmax())  # zero rim (the kernel is symmetric): cropping it changes nothing
+    return k[margin:k.shape[0] - margin, margin:k.shape[1] - margin].float()
 
 
 def defocus_blur(x, c, gens, params):

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 def generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
@@ -75,13 +74,20 @@ def filter1d(x: torch.Tensor, weights: torch.Tensor, dim: int, mode: str) -> tor
 
 
 def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> torch.Tensor:
-    """cv2.filter2D (correlation, anchor at the centre) on each channel with border `mode`; large kernels by FFT."""
+    """cv2.filter2D (correlation, anchor at the centre) on each channel with border `mode`: small kernels as a
+    weighted sum of shifted slices, large ones by FFT."""
     kh, kw = kernel.shape
-    n, c, h, w = x.shape
+    h, w = x.shape[2:]
     padded = pad(pad(x, 2, kh // 2, kh - 1 - kh // 2, mode), 3, kw // 2, kw - 1 - kw // 2, mode)
-    if kh * kw <= 25:
-        return F.conv2d(padded.reshape(n * c, 1, *padded.shape[2:]), kernel.to(x)[None, None]).view(n, c, h, w)
-    return correlate_fft(padded, kernel.to(x), h, w)
+    if kh * kw > 25:
+        return correlate_fft(padded, kernel.to(x), h, w)
+    taps = kernel.tolist()
+    out = torch.zeros_like(x)
+    for i in range(kh):
+        for j in range(kw):
+            if taps[i][j]:
+                out.add_(padded[:, :, i:i + h, j:j + w], alpha=taps[i][j])
+    return out
 
 
 def fft_size(n: int) -> int:
