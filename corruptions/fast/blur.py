@@ -76,26 +76,28 @@ def motion_blur(x, c, gens, params):
 
 def _duplicate(y: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:
     """One pass of glass blur's sequential loop, exactly: for h = H-d..d+1, w = W-d..d+1 (descending),
-    y[h, w] = y[h + dy, w + dx] reading already-updated pixels. Resolved in parallel by pointer jumping:
-    a pixel whose source was updated earlier in the scan takes that source's final value."""
+    y[h, w] = y[h + dy, w + dx] reading already-updated pixels. Resolved in parallel by pointer jumping over
+    nodes 0..m-1 (the scanned pixels, in scan order) and m.. (the original pixels, fixed points): a pixel whose
+    source was updated earlier in the scan points at that source's node, any other at the source's original."""
     n, ch, h, w = y.shape
     nh, nw = h - 2 * delta, w - 2 * delta
-    dev = y.device
-    hs = torch.arange(h - delta, delta, -1, device=dev)  # scan order: row r <-> h = H - d - r
-    ws = torch.arange(w - delta, delta, -1, device=dev)
-    dx, dy = offsets[..., 0], offsets[..., 1]  # (n, nh, nw)
-    src_h, src_w = hs[None, :, None] + dy, ws[None, None, :] + dx
-    inside = (src_h > delta) & (src_h <= h - delta) & (src_w > delta) & (src_w <= w - delta)
-    src_order = (h - delta - src_h) * nw + (w - delta - src_w)
-    order = torch.arange(nh * nw, device=dev).view(1, nh, nw)
-    ptr = torch.arange(h * w, device=dev).repeat(n, 1)
-    link = torch.zeros(n, h * w, dtype=torch.bool, device=dev)
-    dest = (hs[:, None] * w + ws[None, :]).reshape(-1).expand(n, -1)
-    ptr.scatter_(1, dest, (src_h * w + src_w).reshape(n, -1))
-    link.scatter_(1, dest, (inside & (src_order < order)).reshape(n, -1))
-    while link.any():  # chains halve each step: about log2(longest chain) steps, one device sync each
-        ptr, link = torch.where(link, ptr.gather(1, ptr), ptr), torch.where(link, link.gather(1, ptr), link)
-    return y.reshape(n, ch, h * w).gather(2, ptr[:, None].expand(n, ch, h * w)).view(n, ch, h, w)
+    m, dev = nh * nw, y.device
+    dx, dy = offsets[..., 0], offsets[..., 1]  # (n, nh, nw); scan position (r, c) is pixel (h - d - r, w - d - c)
+    r = torch.arange(nh, device=dev)[:, None] - dy  # the source's scan position
+    c = torch.arange(nw, device=dev) - dx
+    order = torch.arange(m, device=dev).view(nh, nw)
+    src_order = order - dy * nw - dx
+    linked = (src_order < order) & (r >= 0) & (r < nh) & (c >= 0) & (c < nw)
+    original = m + (h - delta - r) * w + (w - delta - c)
+    nodes = torch.cat([torch.where(linked, src_order, original).view(n, m),
+                       torch.arange(m, m + h * w, device=dev).expand(n, -1)], 1)
+    head = nodes[:, :m]
+    while (head < m).any():  # chains halve each step: about log2(longest chain) steps, one device sync each
+        head.copy_(nodes.gather(1, head))
+    scanned = torch.arange(h - delta, delta, -1, device=dev)[:, None] * w + torch.arange(w - delta, delta, -1, device=dev)
+    index = torch.arange(h * w, device=dev).repeat(n, 1)
+    index[:, scanned.reshape(-1)] = head - m
+    return y.reshape(n, ch, h * w).gather(2, index[:, None].expand(n, ch, h * w)).view(n, ch, h, w)
 
 
 def glass_blur(x, c, gens, params):
