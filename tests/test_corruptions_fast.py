@@ -89,8 +89,8 @@ def _sequential(y: np.ndarray, offsets: np.ndarray, delta: int) -> np.ndarray:
 @pytest.mark.parametrize("delta", [1, 2, 4])
 def test_glass_blur_parallel_duplication_equals_the_sequential_loop(delta):
     y = RNG.integers(0, 256, (2, 3, 20, 23)).astype(np.float32)
-    offsets = RNG.integers(-delta, delta, (2, 20 - 2 * delta, 23 - 2 * delta, 2))
-    out = _duplicate(torch.from_numpy(y), torch.from_numpy(offsets), delta).numpy()
+    offsets = RNG.integers(-delta, delta, (2, 20 - 2 * delta, 23 - 2 * delta, 2))  # (dx, dy) per scanned pixel
+    out = _duplicate(torch.from_numpy(y), torch.from_numpy(offsets).permute(0, 3, 1, 2), delta).numpy()
     for i in range(2):
         np.testing.assert_array_equal(out[i], _sequential(y[i], offsets[i], delta))
 

@@ -76,13 +76,14 @@ def motion_blur(x, c, gens, params):
 
 def _duplicate(y: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:
     """One pass of glass blur's sequential loop, exactly: for h = H-d..d+1, w = W-d..d+1 (descending),
-    y[h, w] = y[h + dy, w + dx] reading already-updated pixels. Resolved in parallel by pointer jumping over
-    nodes 0..m-1 (the scanned pixels, in scan order) and m.. (the original pixels, fixed points): a pixel whose
-    source was updated earlier in the scan points at that source's node, any other at the source's original."""
+    y[h, w] = y[h + dy, w + dx] reading already-updated pixels; offsets (N, 2 (dx, dy), H-2d, W-2d). Resolved in
+    parallel by pointer jumping over nodes 0..m-1 (the scanned pixels, in scan order) and m.. (the original pixels,
+    fixed points): a pixel whose source was updated earlier in the scan points at that source's node, any other at
+    the source's original."""
     n, ch, h, w = y.shape
     nh, nw = h - 2 * delta, w - 2 * delta
     m, dev = nh * nw, y.device
-    dx, dy = offsets[..., 0], offsets[..., 1]  # (n, nh, nw); scan position (r, c) is pixel (h - d - r, w - d - c)
+    dx, dy = offsets.unbind(1)  # (n, nh, nw) each; scan position (r, c) is pixel (h - d - r, w - d - c)
     r = torch.arange(nh, device=dev)[:, None] - dy  # the source's scan position
     c = torch.arange(nw, device=dev) - dx
     order = torch.arange(m, device=dev).view(nh, nw)
@@ -106,7 +107,7 @@ def glass_blur(x, c, gens, params):
     sigma, delta, iterations = float(c[0]), int(c[1]), int(c[2])
     y = (gaussian(x, sigma) * 255).floor()
     h, w = x.shape[2:]
-    offsets = draw(gens, lambda g: torch.randint(-delta, delta, (iterations, h - 2 * delta, w - 2 * delta, 2),
+    offsets = draw(gens, lambda g: torch.randint(-delta, delta, (iterations, 2, h - 2 * delta, w - 2 * delta),
                                                  generator=g, device=x.device))
     for i in range(iterations):
         y = _duplicate(y, offsets[:, i], delta)

@@ -43,8 +43,15 @@ def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
 
 def pad(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
     """`x` padded along `dim` with scipy-style border `mode` ('nearest', 'reflect', 'mirror')."""
-    index = torch.as_tensor(_pad_index(x.shape[dim], before, after, mode), device=x.device)
-    return x.index_select(dim, index)
+    n = x.shape[dim]
+    if max(before, after) >= n - 1:  # pads longer than one reflection: by index
+        return x.index_select(dim, torch.as_tensor(_pad_index(n, before, after, mode), device=x.device))
+    if mode == "nearest":
+        edges = x.narrow(dim, 0, 1).repeat_interleave(before, dim), x.narrow(dim, n - 1, 1).repeat_interleave(after, dim)
+    else:  # 'reflect' repeats the edge sample, 'mirror' does not
+        skip = 0 if mode == "reflect" else 1
+        edges = x.narrow(dim, skip, before).flip(dim), x.narrow(dim, n - after - skip, after).flip(dim)
+    return torch.cat([edges[0], x, edges[1]], dim)
 
 
 @functools.lru_cache(maxsize=256)
