@@ -19,12 +19,21 @@ def _shift(x: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
     return p[..., 2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
 
 
+def _dilate(mask: torch.Tensor) -> torch.Tensor:
+    """Boolean 3 x 3 dilation of (N, 1, H, W) (pixels outside count as False), separably."""
+    p = F.pad(mask, (1, 1, 1, 1))
+    rows = p[..., :-2, :] | p[..., 1:-1, :] | p[..., 2:, :]
+    return rows[..., :-2] | rows[..., 1:-1] | rows[..., 2:]
+
+
 def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """cv2.Canny(img, low, high) on uint8-valued (N, 1, H, W): Sobel (replicate border), L1 magnitude,
     4-direction non-maximum suppression, hysteresis with 8-connectivity. Returns a bool edge map."""
     p = pad(pad(img, 2, 1, 1, "nearest"), 3, 1, 1, "nearest")
-    sx = torch.tensor([[-1., 0, 1], [-2, 0, 2], [-1, 0, 1]]).to(img)
-    gx, gy = F.conv2d(p, sx[None, None]), F.conv2d(p, sx.T[None, None])
+    dx = p[..., 2:] - p[..., :-2]  # Sobel, separably: difference one way, (1, 2, 1) smoothing the other
+    gx = dx[..., :-2, :] + 2 * dx[..., 1:-1, :] + dx[..., 2:, :]
+    sy = p[..., :-2] + 2 * p[..., 1:-1] + p[..., 2:]
+    gy = sy[..., 2:, :] - sy[..., :-2, :]
     mag = gx.abs() + gy.abs()
     ax, ay = gx.abs(), gy.abs()
     s = torch.where((gx < 0) != (gy < 0), -1, 1)
@@ -38,7 +47,7 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     weak = keep & (mag > low)
     edges = weak & (mag > high)
     while True:
-        grown = weak & (F.max_pool2d(edges.float(), 3, 1, 1) > 0)
+        grown = weak & _dilate(edges)
         if torch.equal(grown, edges):
             return edges
         edges = grown
@@ -88,7 +97,7 @@ def _water(liquid: torch.Tensor) -> torch.Tensor:
 
 def spatter(x, c, gens, params):
     h, w = x.shape[2:]
-    noise = draw(gens, lambda g: torch.randn((1, h, w), generator=g, device=x.device, dtype=torch.float64))
+    noise = draw(gens, lambda g: torch.randn((1, h, w), generator=g, device=x.device)).double()  # float32 draws: 4x faster
     liquid = gaussian(noise * c[1] + c[0], float(c[2]))
     liquid = torch.where(liquid < c[3], torch.zeros_like(liquid), liquid)
     if c[5] == 0:  # water: pale turquoise along the liquid's edges

@@ -95,11 +95,11 @@ def frost(x, c, gens, params):
 def snow(x, c, gens, params):
     h, w = x.shape[2:]
     cifar = params == "cifar-10-c"
-    noise = draw(gens, lambda g: torch.randn((1, h, w), generator=g, device=x.device, dtype=torch.float64))
+    noise = draw(gens, lambda g: torch.randn((1, h, w), generator=g, device=x.device))
     angle = draw(gens, lambda g: torch.rand((), generator=g, device=x.device, dtype=torch.float64)) * 90 - 135
     out_len = None if cifar else -1  # the reference blurs the whole zoomed layer, then keeps its top-left corner
     rows, cols = (zoom_matrix(s, float(c[2]), cifar, out_len).to(x) for s in (h, w))
-    layer = rows @ (noise * c[1] + c[0]).to(x) @ cols.T
+    layer = rows @ (noise * c[1] + c[0]) @ cols.T
     layer = torch.where(layer < c[3], torch.zeros_like(layer), layer).clamp(0, 1)
     if cifar:  # CIFAR-10-C blurs the layer as uint8
         blurred = ops.motion_blur((layer * 255).floor(), int(c[4]), float(c[5]), angle, (-135, -45)).clamp(0, 255)
