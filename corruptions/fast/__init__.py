@@ -30,7 +30,7 @@ def corrupt_tensor(images: torch.Tensor, corruption: str, severity: int, seeds: 
     """uint8 (N, 3, H, W) on any device -> corrupted uint8 (N, 3, H, W) on the same device."""
     if len(images) == 0:
         return images.clone()
-    x = images.float() / 255
+    x = images.float().div_(255)
     out = FUNCTIONS[corruption](x, severity_params(params, corruption, severity), generators(seeds, images.device),
                                 params)
     return out if out.dtype == torch.uint8 else truncate_uint8(out)

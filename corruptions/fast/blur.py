@@ -12,7 +12,7 @@ from .ops import draw, filter1d, filter2d, gaussian, linear_zoom_matrix
 
 
 def gaussian_blur(x, c, gens, params):
-    return gaussian(x, c).clamp(0, 1) * 255
+    return gaussian(x, c) * 255
 
 
 @functools.lru_cache(maxsize=32)
@@ -32,7 +32,7 @@ def disk(radius: float, alias_blur: float) -> torch.Tensor:
 
 
 def defocus_blur(x, c, gens, params):
-    return filter2d(x, disk(float(c[0]), float(c[1])).to(x.device)).clamp(0, 1) * 255
+    return filter2d(x, disk(float(c[0]), float(c[1])).to(x.device)) * 255
 
 
 @functools.lru_cache(maxsize=64)
@@ -66,12 +66,12 @@ def zoom_blur(x, c, gens, params):
     total = x.clone()
     for z in c:
         total = total + _zoom(x, float(z), centred)
-    return (total / (len(c) + 1)).clamp(0, 1) * 255
+    return (total / (len(c) + 1)) * 255
 
 
 def motion_blur(x, c, gens, params):
     angle = draw(gens, lambda g: torch.rand((), generator=g, device=x.device, dtype=torch.float64)) * 90 - 45
-    return ops.motion_blur(x * 255, int(c[0]), float(c[1]), angle, (-45, 45)).clamp(0, 255)
+    return ops.motion_blur(x * 255, int(c[0]), float(c[1]), angle, (-45, 45))
 
 
 def _duplicate(y: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:
@@ -111,5 +111,5 @@ def glass_blur(x, c, gens, params):
                                                  generator=g, device=x.device))
     for i in range(iterations):
         y = _duplicate(y, offsets[:, i], delta)
-    return gaussian(y / 255, sigma).clamp(0, 1) * 255
+    return gaussian(y / 255, sigma) * 255
 

@@ -13,13 +13,13 @@ _TINY = 1e-12  # guards divisions whose result is discarded (black or grey pixel
 
 def contrast(x, c, gens, params):
     mean = x.mean(dim=(2, 3), keepdim=True)
-    return ((x - mean) * c + mean).clamp(0, 1) * 255
+    return ((x - mean) * c + mean) * 255
 
 
 def brightness(x, c, gens, params):
     v = x.amax(1, keepdim=True)
     bright = (v + c).clamp(0, 1)
-    return torch.where(v > 0, x * (bright / v.clamp(min=_TINY)), bright).clamp(0, 1) * 255
+    return torch.where(v > 0, x * (bright / v.clamp(min=_TINY)), bright) * 255
 
 
 def saturate(x, c, gens, params):
@@ -28,4 +28,4 @@ def saturate(x, c, gens, params):
     sat = (delta / v.clamp(min=_TINY) * c[0] + c[1]).clamp(0, 1)
     coloured = v - sat * v / delta.clamp(min=_TINY) * (v - x)
     grey = torch.cat([v, v * (1 - sat), v * (1 - sat)], 1)  # hue 0 for greys: added saturation turns them red
-    return torch.where(delta > 0, coloured, grey).clamp(0, 1) * 255
+    return torch.where(delta > 0, coloured, grey) * 255

@@ -22,7 +22,7 @@ def draw(gens: list[torch.Generator], fn: Callable[[torch.Generator], torch.Tens
 
 def truncate_uint8(x: torch.Tensor) -> torch.Tensor:
     """Values on the 0..255 scale -> uint8 by clipping and truncation (as imagecorruptions' `np.uint8(...)`)."""
-    return x.clamp(0, 255).floor().to(torch.uint8)
+    return x.clamp(0, 255).to(torch.uint8)  # the cast truncates toward zero: floor, for values >= 0
 
 
 @functools.lru_cache(maxsize=256)

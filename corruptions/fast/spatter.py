@@ -105,11 +105,11 @@ def spatter(x, c, gens, params):
         peak = m.amax(dim=(2, 3), keepdim=True)
         m = m / peak.clamp(min=1e-12) * c[4]
         colour = torch.tensor([175, 238, 238], device=x.device).to(x).view(1, 3, 1, 1) / 255
-        out = (x + m * colour).clamp(0, 1) * 255
+        out = (x + m * colour) * 255
         if params == "imagenet-c":  # imagecorruptions divides 0 by 0 when no edge survives: NaN, cast to 0 (black)
             out = torch.where(peak > 0, out, torch.zeros_like(out))
         return out
     m = gaussian((liquid > c[3]).to(x), float(c[4]))  # mud: brown blotches
     m = torch.where(m < 0.8, torch.zeros_like(m), m)
     colour = torch.tensor([63, 42, 20], device=x.device).to(x).view(1, 3, 1, 1) / 255
-    return (x * (1 - m) + m * colour).clamp(0, 1) * 255
+    return (x * (1 - m) + m * colour) * 255

@@ -50,7 +50,7 @@ def fog(x, c, gens, params):
     h, w = x.shape[2:]
     peak = x.amax(dim=(1, 2, 3), keepdim=True)
     layer = _plasma(gens, ops.next_pow2(max(h, w)), float(c[1]), x.device)[:, None, :h, :w].to(x)
-    return ((x + c[0] * layer) * peak / (peak + c[0])).clamp(0, 1) * 255
+    return ((x + c[0] * layer) * peak / (peak + c[0])) * 255
 
 
 @functools.lru_cache(maxsize=8)
@@ -89,7 +89,7 @@ def frost(x, c, gens, params):
     rows = top[:, None] + torch.arange(h, device=x.device)
     cols = left[:, None] + torch.arange(w, device=x.device)
     crop = textures[index[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-    return (c[0] * x * 255 + c[1] * crop.to(x)).clamp(0, 255)
+    return c[0] * x * 255 + c[1] * crop.to(x)
 
 
 def snow(x, c, gens, params):
@@ -108,4 +108,4 @@ def snow(x, c, gens, params):
     layer = torch.round(blurred) / 255
     grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
     x = c[6] * x + (1 - c[6]) * torch.maximum(x, grey * 1.5 + 0.5)
-    return (x + layer + ops.rot180(layer)).clamp(0, 1) * 255
+    return (x + layer + ops.rot180(layer)) * 255
