@@ -1,5 +1,6 @@
 """The fast backend: runs everywhere, batch-independent, deterministic corruptions match the reference's pixels,
-random ones match its perturbation statistics, glass blur's parallel resolution equals the sequential loop."""
+random ones match its perturbation statistics, glass blur's parallel resolution equals the sequential loop;
+the elastic transform's sampler, affine step and banded smoothing equal scipy/OpenCV."""
 from __future__ import annotations
 
 import cv2
@@ -8,10 +9,10 @@ import pytest
 import skimage.data
 import torch
 from click.testing import CliRunner
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 from corruptions.api import corrupt_images
-from corruptions.fast import corrupt_tensor
+from corruptions.fast import banded, corrupt_tensor
 from corruptions.fast.blur import _duplicate
 from corruptions.fast.digital import _affine, _pixel_to_grid, bilinear
 from corruptions.fast.ops import generators
@@ -111,6 +112,16 @@ def test_bilinear_equals_scipy_map_coordinates_up_to_a_size_outside(mode, shape)
     ref = [[map_coordinates(x[i, c].numpy().astype(np.float64), [xy[i, ..., 1], xy[i, ..., 0]], order=1, mode=mode)
             for c in range(3)] for i in range(2)]
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("shape", "sigma"), [((100, 130), (2.24, 3.0)), ((224, 40), (2.24, 0.4)),
+                                              ((60, 300), (9.0, 0.5))])
+def test_banded_gaussian_equals_scipy_gaussian_filter(shape, sigma):
+    x = RNG.random((2, 2, *shape), dtype=np.float32)
+    out = banded.gaussian(torch.from_numpy(x), sigma, "reflect", 3.0).numpy()
+    ref = [[gaussian_filter(x[i, c].astype(np.float64), sigma, mode="reflect", truncate=3.0) for c in range(2)]
+           for i in range(2)]
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
 
 
 def test_cifar_affine_step_matches_cv2_warp_affine():

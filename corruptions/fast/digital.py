@@ -8,8 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .banded import gaussian
 from .jpeg import jpeg_roundtrip
-from .ops import draw, gaussian
+from .ops import draw
 
 
 def _pixel_to_grid(h: int, w: int, mode: str, device) -> tuple[torch.Tensor, torch.Tensor]:
