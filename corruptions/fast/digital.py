@@ -66,8 +66,9 @@ def _affine(x: torch.Tensor, gens, jitter: float) -> torch.Tensor:
     scale, offset = _pixel_to_grid(h, w, "mirror", x.device)
     theta = inv * scale[:, None]  # the same map to grid units, composed in float64 and rounded once
     theta[:, :, 2] += offset
-    pixels = F.pad(_pixel_grid(h, w, torch.float64, x.device), (0, 1), value=1.0).view(1, h * w, 3)  # (x, y, 1)
-    return bilinear(x, (pixels @ theta.transpose(1, 2)).view(n, h, w, 2), "mirror")
+    pixels = F.pad(_pixel_grid(h, w, torch.float64, x.device), (0, 1), value=1.0).view(h * w, 3)  # (x, y, 1)
+    grid = (pixels @ theta.reshape(n * 2, 3).T).to(x.dtype).view(h, w, n, 2).permute(2, 0, 1, 3).contiguous()
+    return bilinear(x, grid, "mirror")
 
 
 def elastic_transform(x, c, gens, params):
