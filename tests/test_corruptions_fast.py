@@ -103,9 +103,10 @@ def test_glass_blur_parallel_duplication_equals_the_sequential_loop(delta):
 @pytest.mark.parametrize("shape", [(17, 24), (1, 5)])
 def test_bilinear_equals_scipy_map_coordinates_up_to_a_size_outside(mode, shape):
     h, w = shape
-    x = torch.from_numpy(RNG.random((2, 3, h, w), dtype=np.float32))
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.random((2, 3, h, w), dtype=np.float32))
     lattice = np.stack(np.meshgrid(np.arange(-w, 2 * w), np.arange(-h, 2 * h)), -1).reshape(-1, 2)
-    points = np.concatenate([RNG.uniform(-1, 2, (500, 2)) * [w, h], lattice])  # (x, y) up to one size outside
+    points = np.concatenate([rng.uniform(-1, 2, (500, 2)) * [w, h], lattice])  # (x, y) up to one size outside
     xy = np.stack([points, points[::-1]])[:, None]  # (N, 1, K, 2)
     scale, offset = _pixel_to_grid(h, w, mode, torch.device("cpu"))
     out = bilinear(x, torch.from_numpy(xy) * scale + offset, mode).numpy()
@@ -117,7 +118,7 @@ def test_bilinear_equals_scipy_map_coordinates_up_to_a_size_outside(mode, shape)
 @pytest.mark.parametrize(("shape", "sigma"), [((100, 130), (2.24, 3.0)), ((224, 40), (2.24, 0.4)),
                                               ((60, 300), (9.0, 0.5))])
 def test_banded_gaussian_equals_scipy_gaussian_filter(shape, sigma):
-    x = RNG.random((2, 2, *shape), dtype=np.float32)
+    x = np.random.default_rng(2).random((2, 2, *shape), dtype=np.float32)
     out = banded.gaussian(torch.from_numpy(x), sigma, "reflect", 3.0).numpy()
     ref = [[gaussian_filter(x[i, c].astype(np.float64), sigma, mode="reflect", truncate=3.0) for c in range(2)]
            for i in range(2)]
