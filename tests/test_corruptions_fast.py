@@ -8,10 +8,13 @@ import pytest
 import skimage.data
 import torch
 from click.testing import CliRunner
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 from corruptions.api import corrupt_images
-from corruptions.fast import corrupt_tensor
+from corruptions.fast import banded, corrupt_tensor
 from corruptions.fast.blur import _duplicate
+from corruptions.fast.digital import _affine, _pixel_to_grid, bilinear
+from corruptions.fast.ops import generators
 from corruptions.fidelity import FidelityRow, compare, psnr
 from corruptions.names import ALL, DETERMINISTIC, SEVERITIES
 from robustbench_local import evaluate
@@ -130,3 +133,42 @@ def test_cli_validate_prints_the_table(tmp_path):
     assert result.exit_code == 0 and "fast backend" in result.stdout
     result = CliRunner().invoke(cli, ["--quiet", "corrupt", "builtin:digits", "--corruption", "snow"])
     assert result.exit_code == 2 and "missing --severity, --out" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror"])
+@pytest.mark.parametrize("shape", [(17, 24), (1, 5)])
+def test_bilinear_equals_scipy_map_coordinates_up_to_a_size_outside(mode, shape):
+    h, w = shape
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.random((2, 3, h, w), dtype=np.float32))
+    lattice = np.stack(np.meshgrid(np.arange(-w, 2 * w), np.arange(-h, 2 * h)), -1).reshape(-1, 2)
+    points = np.concatenate([rng.uniform(-1, 2, (500, 2)) * [w, h], lattice])  # (x, y) up to one size outside
+    xy = np.stack([points, points[::-1]])[:, None]  # (N, 1, K, 2)
+    scale, offset = _pixel_to_grid(h, w, mode, torch.device("cpu"))
+    out = bilinear(x, torch.from_numpy(xy) * scale + offset, mode).numpy()
+    ref = [[map_coordinates(x[i, c].numpy().astype(np.float64), [xy[i, ..., 1], xy[i, ..., 0]], order=1, mode=mode)
+            for c in range(3)] for i in range(2)]
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("shape", "sigma"), [((100, 130), (2.24, 3.0)), ((224, 40), (2.24, 0.4)),
+                                              ((60, 300), (9.0, 0.5))])
+def test_banded_gaussian_equals_scipy_gaussian_filter(shape, sigma):
+    x = np.random.default_rng(2).random((2, 2, *shape), dtype=np.float32)
+    out = banded.gaussian(torch.from_numpy(x), sigma, "reflect", 3.0).numpy()
+    ref = [[gaussian_filter(x[i, c].astype(np.float64), sigma, mode="reflect", truncate=3.0) for c in range(2)]
+           for i in range(2)]
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
+
+
+def test_cifar_affine_step_matches_cv2_warp_affine():
+    x = torch.from_numpy(DIGITS[:3]).permute(0, 3, 1, 2).float() / 255
+    jitter, seeds = 0.08 * 32, [11, 12, 13]
+    out = _affine(x, generators(seeds, torch.device("cpu")), jitter).permute(0, 2, 3, 1).numpy()
+    src = np.float32([[26, 26], [26, 6], [6, 6]])  # CIFAR-10-C's points for 32 px: centre 16 +- 32 // 3
+    for i, seed in enumerate(seeds):
+        draws = torch.rand((3, 2), generator=torch.Generator().manual_seed(seed), dtype=torch.float64).numpy()
+        m = cv2.getAffineTransform(src, np.float32(src + draws * 2 * jitter - jitter))
+        ref = cv2.warpAffine(x[i].permute(1, 2, 0).numpy(), m, (32, 32), borderMode=cv2.BORDER_REFLECT_101)
+        diff = np.abs(out[i] - ref)  # OpenCV 4 rounds positions to 1/32 pixel (5.0 agrees to ~1e-6)
+        assert diff.max() < 0.02 and diff.mean() < 2e-3

@@ -6,33 +6,48 @@ import functools
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from .banded import gaussian
 from .jpeg import jpeg_roundtrip
-from .ops import draw, gaussian, wrap_index
+from .ops import draw
 
 
-def bilinear(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, mode: str) -> torch.Tensor:
-    """Sample (N, C, H, W) at per-sample coordinates ys, xs (N, H', W') by bilinear interpolation, border `mode`."""
-    n, c, h, w = x.shape
-    y0, x0 = ys.floor(), xs.floor()
-    fy, fx = (ys - y0)[:, None], (xs - x0)[:, None]
-    y0, x0 = y0.long(), x0.long()
-    flat = x.reshape(n, c, h * w)
-
-    def at(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
-        idx = wrap_index(yi, h, mode) * w + wrap_index(xi, w, mode)
-        return flat.gather(2, idx.reshape(n, 1, -1).expand(n, c, -1)).view(n, c, *ys.shape[1:])
-
-    top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
-    bottom = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
-    return top * (1 - fy) + bottom * fy
+def _pixel_to_grid(h: int, w: int, mode: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 (scale, offset), each (2,) for (x, y), with grid = pixels * scale + offset in grid_sample's [-1, 1]
+    units: 'reflect' (align_corners=False) puts pixel i at (2i + 1) / size - 1, 'mirror' (align_corners=True) at
+    2i / (size - 1) - 1 (a side of 1 pixel always samples pixel 0)."""
+    size = torch.tensor([w, h], dtype=torch.float64, device=device)
+    if mode == "reflect":
+        return 2 / size, 1 / size - 1
+    if mode == "mirror":
+        scale = 2 / (size - 1).clamp(min=1)
+        return scale, -torch.ones_like(scale)
+    raise ValueError(mode)
 
 
-def _elastic_field(gens, shape, bound: float, sigma, alpha: float, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two displacement fields: uniform(-bound, bound) noise, gaussian-smoothed (reflect, truncate 3), times alpha."""
+def bilinear(x: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
+    """Bilinear samples of (N, C, H, W) at `grid` (N, H', W', 2) from `_pixel_to_grid`, as
+    scipy.ndimage.map_coordinates(order=1) with border `mode`: 'reflect' (coordinates reflected about -0.5 and
+    size - 0.5 at any distance, then clamped to the edge pixels) or 'mirror' (reflected about 0 and size - 1, as
+    OpenCV's BORDER_REFLECT_101)."""
+    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="reflection",
+                         align_corners=mode == "mirror")
+
+
+def _pixel_grid(h: int, w: int, dtype: torch.dtype, device) -> torch.Tensor:
+    """(H, W, 2) coordinates (x, y) of every pixel."""
+    gy, gx = torch.meshgrid(torch.arange(h, dtype=dtype, device=device), torch.arange(w, dtype=dtype, device=device),
+                            indexing="ij")
+    return torch.stack([gx, gy], -1)
+
+
+def _elastic_field(gens, shape, bound: float, sigma, alpha: float, device) -> torch.Tensor:
+    """(N, H, W, 2) displacements (dx, dy): uniform(-bound, bound) noise, gaussian-smoothed (reflect, truncate 3),
+    times alpha; dx is drawn first."""
     noise = draw(gens, lambda g: torch.rand((2, *shape), generator=g, device=device))
-    field = gaussian(noise * 2 * bound - bound, sigma, mode="reflect", truncate=3.0) * alpha
-    return field[:, 0], field[:, 1]
+    field = gaussian(noise.mul_(2 * bound).sub_(bound), sigma, mode="reflect", truncate=3.0).mul_(alpha)
+    return field.permute(0, 2, 3, 1)
 
 
 def _affine(x: torch.Tensor, gens, jitter: float) -> torch.Tensor:
@@ -47,12 +62,13 @@ def _affine(x: torch.Tensor, gens, jitter: float) -> torch.Tensor:
     # M (2x3) maps src points (as x, y) to dst; warpAffine samples the source at M^-1 (x, y)
     m = torch.linalg.solve(torch.cat([src.expand(n, 3, 2), ones], 2), dst).transpose(1, 2)
     full = torch.cat([m, torch.tensor([0, 0, 1.0], dtype=torch.float64, device=x.device).expand(n, 1, 3)], 1)
-    inv = torch.linalg.inv(full)
-    gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float64, device=x.device),
-                            torch.arange(w, dtype=torch.float64, device=x.device), indexing="ij")
-    sx = inv[:, 0, 0, None, None] * gx + inv[:, 0, 1, None, None] * gy + inv[:, 0, 2, None, None]
-    sy = inv[:, 1, 0, None, None] * gx + inv[:, 1, 1, None, None] * gy + inv[:, 1, 2, None, None]
-    return bilinear(x, sy.to(x), sx.to(x), "mirror")
+    inv = torch.linalg.inv(full)[:, :2]  # (N, 2, 3): source (x, y) of the homogeneous output pixel (x, y, 1)
+    scale, offset = _pixel_to_grid(h, w, "mirror", x.device)
+    theta = inv * scale[:, None]  # the same map to grid units, composed in float64 and rounded once
+    theta[:, :, 2] += offset
+    pixels = F.pad(_pixel_grid(h, w, torch.float64, x.device), (0, 1), value=1.0).view(h * w, 3)  # (x, y, 1)
+    grid = (pixels @ theta.reshape(n * 2, 3).T).to(x.dtype).view(h, w, n, 2).permute(2, 0, 1, 3).contiguous()
+    return bilinear(x, grid, "mirror")
 
 
 def elastic_transform(x, c, gens, params):
@@ -61,11 +77,13 @@ def elastic_transform(x, c, gens, params):
         side = min(h, w)
         alpha, sigma, jitter = (v * side for v in c)
         x = _affine(x, gens, jitter)
-        dx, dy = _elastic_field(gens, (h, w), 1.0, sigma, alpha, x.device)
+        field = _elastic_field(gens, (h, w), 1.0, sigma, alpha, x.device)
     else:
-        dx, dy = _elastic_field(gens, (h, w), 0.005 * h, (0.01 * h, 0.01 * w), float(c), x.device)
-    gy, gx = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
-    return bilinear(x, gy + dy, gx + dx, "reflect").clamp(0, 1) * 255
+        field = _elastic_field(gens, (h, w), 0.005 * h, (0.01 * h, 0.01 * w), float(c), x.device)
+    scale, offset = _pixel_to_grid(h, w, "reflect", x.device)
+    identity = (_pixel_grid(h, w, torch.float64, x.device) * scale + offset).to(field.dtype)  # rounded once
+    grid = torch.addcmul(identity, field, scale.to(field.dtype))
+    return bilinear(x, grid, "reflect").clamp_(0, 1).mul_(255)
 
 
 @functools.lru_cache(maxsize=64)
