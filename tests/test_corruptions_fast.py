@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from corruptions.api import corrupt_images
-from corruptions.fast import banded, corrupt_tensor
+from corruptions.fast import corrupt_tensor, ops
 from corruptions.fast.blur import _duplicate
 from corruptions.fast.digital import _affine, _pixel_to_grid, bilinear
 from corruptions.fast.ops import generators
@@ -153,9 +153,10 @@ def test_bilinear_equals_scipy_map_coordinates_up_to_a_size_outside(mode, shape)
 
 @pytest.mark.parametrize(("shape", "sigma"), [((100, 130), (2.24, 3.0)), ((224, 40), (2.24, 0.4)),
                                               ((60, 300), (9.0, 0.5))])
-def test_banded_gaussian_equals_scipy_gaussian_filter(shape, sigma):
+def test_separable_gaussian_equals_scipy_gaussian_filter(shape, sigma):
+    """Short kernels as shifted slices, long ones as a banded matrix: both equal scipy."""
     x = np.random.default_rng(2).random((2, 2, *shape), dtype=np.float32)
-    out = banded.gaussian(torch.from_numpy(x), sigma, "reflect", 3.0).numpy()
+    out = ops.gaussian(torch.from_numpy(x), sigma, "reflect", 3.0).numpy()
     ref = [[gaussian_filter(x[i, c].astype(np.float64), sigma, mode="reflect", truncate=3.0) for c in range(2)]
            for i in range(2)]
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)

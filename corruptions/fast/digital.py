@@ -8,9 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .banded import gaussian
 from .jpeg import jpeg_roundtrip
-from .ops import draw
+from .ops import draw, gaussian
 
 
 def _pixel_to_grid(h: int, w: int, mode: str, device) -> tuple[torch.Tensor, torch.Tensor]:

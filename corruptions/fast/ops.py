@@ -196,14 +196,3 @@ def rot180(x: torch.Tensor) -> torch.Tensor:
 def next_pow2(n: int) -> int:
     """Smallest power of two >= n (1 for n = 0)."""
     return 1 if n == 0 else 1 << (n - 1).bit_length()
-
-
-def wrap_index(i: torch.Tensor, n: int, mode: str) -> torch.Tensor:
-    """Integer indices mapped into 0..n-1 by border `mode` (as `pad`) for overshoots up to n (one reflection)."""
-    if mode == "reflect":
-        i = torch.where(i < 0, -1 - i, i)
-        i = torch.where(i >= n, 2 * n - 1 - i, i)
-    elif mode == "mirror":
-        i = torch.where(i < 0, -i, i)
-        i = torch.where(i >= n, 2 * n - 2 - i, i)
-    return i.clamp(0, n - 1)
