@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from . import poisson
 from .ops import draw
 
 
@@ -17,8 +18,8 @@ def speckle_noise(x, c, gens, params):
 
 
 def shot_noise(x, c, gens, params):
-    counts = torch.stack([torch.poisson(xi * c, generator=g) for xi, g in zip(x, gens)])
-    return (counts / c).to(x).clamp(0, 1) * 255
+    """Poisson(x * c) counts / c on the 0..255 scale, sampled exactly as the uint8 values (see `poisson`)."""
+    return poisson.sample(poisson.shot_table(float(c), str(x.device)), x * 255, gens).to(torch.uint8)
 
 
 def impulse_noise(x, c, gens, params):
