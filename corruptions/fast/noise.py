@@ -19,7 +19,7 @@ def speckle_noise(x, c, gens, params):
 
 def shot_noise(x, c, gens, params):
     """Poisson(x * c) counts / c on the 0..255 scale, sampled exactly as the uint8 values (see `poisson`)."""
-    return poisson.sample(poisson.shot_table(float(c), str(x.device)), x * 255, gens).to(torch.uint8)
+    return poisson.sample(poisson.shot_table(float(c), str(x.device)), x, gens, scale=255).to(torch.uint8)
 
 
 def impulse_noise(x, c, gens, params):

@@ -36,60 +36,67 @@ class InverseTable:
 def poisson_cdf(rates: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """P(K <= k) for K ~ Poisson(rates) (L,) float64 at integers k (J,) >= 0: (L, J), absolute error ~1e-15.
 
-    The pmf up to a constant is the running product of the ratios rate / i (exact to a few ulps relative to its
-    neighbours), normalised over a support (rate + 10 sqrt(rate) + 20) whose tail beyond holds less than 1e-20; each CDF value is summed from
-    the nearer tail."""
+    The pmf up to a constant is the running product of the ratios rate / i (each exact to a few ulps relative to its
+    neighbours), normalised over each rate's support up to rate + 10 sqrt(rate) + 20 (the tail beyond holds less than
+    1e-20); each CDF value is summed from the nearer tail."""
     top = float(rates.max())
     if top > 700:
         raise ValueError(f"Poisson rate {top} > 700 (the unnormalised pmf would overflow)")
     size = math.ceil(top + 10 * math.sqrt(top) + 20)
+    k = k.clamp(max=size - 1)  # P(K <= size - 1) = 1 to double precision
+    last = int(k.max())
     i = torch.arange(1, size + 1, dtype=torch.float64)
-    ends = rates[:, None] + 10 * rates[:, None].sqrt() + 20  # each row's support: zeros beyond (no subnormals)
-    ratios = torch.where(i <= ends, rates[:, None] / i, 0)
-    weights = torch.cat([torch.ones_like(rates)[:, None], ratios.cumprod(1)], 1)
-    pmf = weights / weights.sum(1, keepdim=True)
-    below = pmf.cumsum(1)
-    above = pmf.flip(1).cumsum(1).flip(1)  # P(K >= i)
-    cdf = torch.where(below < 0.5, below, 1 - torch.cat([above[:, 1:], torch.zeros_like(above[:, :1])], 1))
-    return cdf[:, k.clamp(max=size)].clamp(0, 1)
+    ends = rates[:, None] + 10 * rates[:, None].sqrt() + 20  # zeros beyond each rate's support (no subnormals)
+    weights = torch.cat([torch.ones_like(rates)[:, None], torch.where(i <= ends, rates[:, None] / i, 0).cumprod(1)], 1)
+    total = weights.sum(1, keepdim=True)
+    head = weights[:, :last + 2]  # i = 0 .. last + 1
+    below = head[:, :-1].cumsum(1)  # sum over i <= k, k = 0 .. last
+    above = head[:, 1:].flip(1).cumsum(1).flip(1) + weights[:, last + 2:].sum(1, keepdim=True)  # sum over i > k
+    below, above = below[:, k], above[:, k]
+    return torch.where(below < 0.5 * total, below / total, 1 - above / total).clamp(0, 1)
 
 
 def inverse_table(rates: torch.Tensor, kmax: torch.Tensor) -> InverseTable:
     """Table for levels with Poisson `rates` (L,) float64 and outcome boundaries `kmax` (J,) nondecreasing, J < 2^15."""
     thresholds = (poisson_cdf(rates, kmax) * 2 ** BITS).ceil().long()
-    bins = 2 ** GUIDE_BITS
-
-    def at_most(edges: torch.Tensor) -> torch.Tensor:  # (L, bins): #{j : edge_j <= m}, m = 0 .. bins - 1
-        ones = torch.ones(edges.shape, dtype=torch.int16)
-        hist = torch.zeros(len(rates), bins + 1, dtype=torch.int16).scatter_add_(1, edges, ones)
-        return hist.cumsum(1, dtype=torch.int16)[:, :bins]
-
-    first = at_most((thresholds + 2 ** LOW_BITS - 1) >> LOW_BITS)  # V at u = m * 2^LOW_BITS, the bin's smallest u
-    last = at_most(thresholds >> LOW_BITS)  # V at u = (m + 1) * 2^LOW_BITS - 1, its largest
+    bins = torch.zeros(len(rates), 2 ** GUIDE_BITS + 1, dtype=torch.int32)
+    start, end = (thresholds + 2 ** LOW_BITS - 1) >> LOW_BITS, thresholds >> LOW_BITS  # T in bin [end, start)
+    first = bins.scatter_add(1, start, torch.ones_like(start, dtype=torch.int32)).cumsum(1, dtype=torch.int32)
+    inside = bins.scatter_add(1, end, (start > end).int())  # thresholds strictly inside the bin (start = end + 1)
+    guide = first[:, :-1].to(torch.int16).masked_fill_(inside[:, :-1] > 0, -1)  # V at the bin's smallest u, if decided
     keys = (torch.arange(len(rates))[:, None] << BITS) + thresholds
-    return InverseTable(keys.view(-1), torch.where(first == last, first, -1))
+    return InverseTable(keys.view(-1), guide)
 
 
-def sample(table: InverseTable, levels: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
-    """Outcomes V (int16, contiguous) for integer-valued `levels` (N, ...) on the table's device (floats are rounded to
-    the nearest level); row i draws from gens[i]: its bins in row-major order, then the low bits of its searched ones."""
-    n, device = len(levels), levels.device
-    index = torch.empty(levels.shape, dtype=torch.int32, device=device).copy_(levels * 2 ** GUIDE_BITS + 0.5)
-    bins = torch.empty_like(index)
-    for row, g in zip(bins, gens):
-        row.random_(0, 2 ** GUIDE_BITS, generator=g)
-    index = index.view(-1).add_(bins.view(-1))  # level * 2^GUIDE_BITS + bin
-    out = table.guide.view(-1).index_select(0, index)
+def sample(table: InverseTable, values: torch.Tensor, gens: list[torch.Generator], scale: float = 1.0) -> torch.Tensor:
+    """Outcomes V (int16, contiguous) at levels round(values * scale), `values` (N, ...) on the table's device; row i
+    draws from gens[i]: its guide bins (two per 32-bit draw), then the low bits of its searched values, in order."""
+    n, device = len(values), values.device
+    index = torch.empty(values.shape, dtype=torch.int32, device=device)
+    index.copy_(torch.add(torch.tensor(0.5, device=device), values, alpha=scale * 2 ** GUIDE_BITS))
+    index = index.view(n, -1)
+    index.add_(_bins(index.shape, gens, device))  # level * 2^GUIDE_BITS + bin
+    out = table.guide.view(-1).index_select(0, index.view(-1))
     todo = (out < 0).nonzero().squeeze(1)
     if len(todo):
-        per_row = torch.bincount(todo // (len(out) // n), minlength=n).tolist()
+        per_row = torch.bincount(todo // index.shape[1], minlength=n).tolist()
         low = torch.cat([torch.empty(k, dtype=torch.int64, device=device).random_(0, 2 ** LOW_BITS, generator=g)
                          for k, g in zip(per_row, gens) if k])
-        picked = index[todo].long()
+        picked = index.view(-1)[todo].long()
         keys = (picked << LOW_BITS) | low  # level * 2^53 + u, u the 53-bit uniform
         width = table.keys.numel() // table.guide.shape[0]
         out[todo] = (torch.searchsorted(table.keys, keys, right=True) - (picked >> GUIDE_BITS) * width).to(out.dtype)
-    return out.view(levels.shape)
+    return out.view(values.shape)
+
+
+def _bins(shape: tuple[int, int], gens: list[torch.Generator], device: torch.device) -> torch.Tensor:
+    """(N, M) uniform integers below 2^GUIDE_BITS, row i from gens[i]: the low and high halves of M / 2 draws."""
+    n, m = shape
+    half = (m + 1) // 2
+    draws = torch.empty(n, half, dtype=torch.int32, device=device)
+    for row, g in zip(draws, gens):
+        row.random_(0, 2 ** (2 * GUIDE_BITS), generator=g)
+    return torch.cat([draws & (2 ** GUIDE_BITS - 1), draws >> GUIDE_BITS], 1)[:, :m]
 
 
 @functools.lru_cache(maxsize=64)
