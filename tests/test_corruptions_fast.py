@@ -6,15 +6,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 import scipy.stats
+import skimage.data
 import torch
 from click.testing import CliRunner
 
 from corruptions.api import corrupt_images
 from corruptions.fast import corrupt_tensor, poisson
 from corruptions.fast.blur import _duplicate
-from corruptions.fast.noise import shot_noise
+from corruptions.fast.noise import gaussian_noise, impulse_noise, shot_noise, speckle_noise
 from corruptions.fast.ops import generators
 from corruptions.fidelity import FidelityRow, compare, psnr
 from corruptions.names import ALL, DETERMINISTIC, SEVERITIES
@@ -185,6 +185,25 @@ def test_shot_noise_values_follow_scipy(c):
             assert counts[0] == counts.sum()
         else:
             assert _chisquare_p(counts, probs) > 1e-4, p
+
+
+def test_impulse_noise_flips_to_salt_and_pepper_at_the_set_rate():
+    images = torch.from_numpy(RNG.integers(1, 255, (2, 3, 200, 200), dtype=np.uint8))  # no 0 or 255 in the input
+    out = impulse_noise(images.float() / 255, 0.27, generators([4, 5], images.device), "")
+    kept = out == images
+    assert ((out == 0) | (out == 255) | kept).all()
+    n = out.numel()
+    for count, p in (((out == 255).sum(), 0.135), ((out == 0).sum(), 0.135), (kept.sum(), 0.73)):
+        assert abs(int(count) - n * p) <= 5 * np.sqrt(n * p * (1 - p))
+
+
+@pytest.mark.parametrize("fn", [gaussian_noise, shot_noise, impulse_noise, speckle_noise])
+def test_noise_draws_do_not_depend_on_the_memory_layout(fn):
+    x = torch.from_numpy(SMALL).permute(0, 3, 1, 2).float() / 255  # channels-last strides, as from NHWC arrays
+    seeds = [7, 8, 9]
+    out = fn(x, 0.2 if fn is not shot_noise else 12, generators(seeds, x.device), "")
+    assert out.dtype == torch.uint8 and out.is_contiguous()
+    assert torch.equal(out, fn(x.contiguous(), 0.2 if fn is not shot_noise else 12, generators(seeds, x.device), ""))
 
 
 def test_corrupt_tensor_stays_on_the_input_device():
