@@ -59,12 +59,15 @@ def poisson_cdf(rates: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 def inverse_table(rates: torch.Tensor, kmax: torch.Tensor) -> InverseTable:
     """Table for levels with Poisson `rates` (L,) float64 and outcome boundaries `kmax` (J,) nondecreasing, J < 2^15."""
     thresholds = (poisson_cdf(rates, kmax) * 2 ** BITS).ceil().long()
-    bins = torch.zeros(len(rates), 2 ** GUIDE_BITS + 1, dtype=torch.int32)
+    (levels, width), bins = thresholds.shape, 2 ** GUIDE_BITS
     start, end = (thresholds + 2 ** LOW_BITS - 1) >> LOW_BITS, thresholds >> LOW_BITS  # T in bin [end, start)
-    first = bins.scatter_add(1, start, torch.ones_like(start, dtype=torch.int32)).cumsum(1, dtype=torch.int32)
-    inside = bins.scatter_add(1, end, (start > end).int())  # thresholds strictly inside the bin (start = end + 1)
-    guide = first[:, :-1].to(torch.int16).masked_fill_(inside[:, :-1] > 0, -1)  # V at the bin's smallest u, if decided
-    keys = (torch.arange(len(rates))[:, None] << BITS) + thresholds
+    # V at each bin's smallest u: bin m has V = j for start_{j-1} <= m < start_j (start_{-1} = 0, start_J = bins)
+    edges = torch.cat([torch.zeros(levels, 1, dtype=torch.int64), start, torch.full((levels, 1), bins)], 1)
+    outcomes = torch.arange(width + 1, dtype=torch.int16).repeat(levels)
+    guide = outcomes.repeat_interleave(edges.diff(dim=1).view(-1), output_size=levels * bins).view(levels, bins)
+    inside = start > end  # T strictly inside bin `end`: V changes within it, so its draws need the search
+    guide[torch.arange(levels)[:, None].expand(-1, width)[inside], end[inside]] = -1
+    keys = (torch.arange(levels)[:, None] << BITS) + thresholds
     return InverseTable(keys.view(-1), guide)
 
 
