@@ -1,5 +1,7 @@
 """The `fast` backend: all 19 corruptions as batched torch operations on (N, C, H, W) tensors on any device.
 
+Each corruption is `fn(x, c, gens, params)`: x float (N, 3, H, W) in [0, 1] (uint8 / 255), c the severity's
+parameters; it returns uint8 images or values on the 0..255 scale, which `corrupt_tensor` clips and truncates.
 Sample i draws every random number from its own torch.Generator seeded with `seeds[i]` (the engine's per-sample
 stream seed), so outputs never depend on batch size or order. Deterministic corruptions reproduce the reference
 to within rounding; random ones reproduce its algorithm and statistics (not its numpy random stream).

@@ -1,4 +1,4 @@
-"""Blur corruptions (gaussian, defocus, zoom, motion, glass) as batched torch ops; same contract as `noise`."""
+"""Blur corruptions (gaussian, defocus, zoom, motion, glass) as batched torch ops; contract in `corruptions.fast`."""
 from __future__ import annotations
 
 import functools

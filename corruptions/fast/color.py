@@ -1,4 +1,4 @@
-"""Colour corruptions (contrast, brightness, saturate); same contract as `noise`.
+"""Colour corruptions (contrast, brightness, saturate); contract in `corruptions.fast`.
 
 brightness and saturate change one HSV channel (skimage's rgb2hsv / hsv2rgb round trip in the reference); they are
 computed in RGB directly: with V = max(R, G, B), S = (V - min) / V and hue fixed, every channel is

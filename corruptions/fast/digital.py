@@ -1,4 +1,4 @@
-"""Geometric and codec corruptions (elastic_transform, pixelate, jpeg_compression); same contract as `noise`
+"""Geometric and codec corruptions (elastic_transform, pixelate, jpeg_compression); contract in `corruptions.fast`
 (pixelate and jpeg return uint8, like the reference's PIL images)."""
 from __future__ import annotations
 

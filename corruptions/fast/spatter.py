@@ -1,5 +1,5 @@
 """Spatter (water: Canny edges, distance transform, histogram equalisation, emboss; mud: thresholded blobs) as
-batched torch ops, following the OpenCV calls of the reference; same contract as `noise`."""
+batched torch ops, following the OpenCV calls of the reference; contract in `corruptions.fast`."""
 from __future__ import annotations
 
 import torch

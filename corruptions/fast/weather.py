@@ -1,4 +1,4 @@
-"""Weather corruptions (snow, frost, fog); same contract as `noise`."""
+"""Weather corruptions (snow, frost, fog); contract in `corruptions.fast`."""
 from __future__ import annotations
 
 import functools
