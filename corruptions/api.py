@@ -42,12 +42,12 @@ def resolve_params(params: str | None, images: np.ndarray, notify: Callable[[str
 
 
 def corrupt_images(images: np.ndarray, corruption: str, severity: int, seed: int = 0, ids: np.ndarray | None = None,
-                   params: str | None = None, backend: str = "reference", workers: int | None = 0,
+                   params: str | None = None, backend: str = "fast", workers: int | None = 0,
                    notify: Callable[[str], None] | None = None) -> np.ndarray:
     """`images` (uint8 NHWC, >= 32 px) corrupted; image i uses the stream of (seed, ids[i], corruption, severity).
 
-    `ids` default to the positions 0..N-1; `params` None picks the set by image size; `workers` 0 runs
-    in this process, None uses every CPU.
+    `ids` default to the positions 0..N-1; `params` None picks the set by image size; `backend` is 'fast' (batched
+    torch) or 'reference' (imagecorruptions), whose `workers` 0 runs in this process, None uses every CPU.
     """
     check_corruption(corruption)
     check_severity(severity)

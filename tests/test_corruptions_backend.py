@@ -1,6 +1,7 @@
 """The reference backend: every corruption x severity runs, and output depends only on (seed, id, corruption, severity)."""
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -14,6 +15,7 @@ from corruptions.names import ALL, COMMON, DETERMINISTIC, SEVERITIES
 RNG = np.random.default_rng(123)
 IMAGES_32 = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
 IMAGE_224 = RNG.integers(0, 256, (1, 224, 224, 3), dtype=np.uint8)
+corrupt_reference = functools.partial(corrupt_images, backend="reference")
 
 
 def direct(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
@@ -27,7 +29,7 @@ def direct(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray
 def test_imagenet_c_every_severity_matches_imagecorruptions(name, images):
     ids = np.array([f"s{i}" for i in range(len(images))])
     for severity in SEVERITIES:
-        out = corrupt_images(images, name, severity, seed=7, ids=ids, params="imagenet-c")
+        out = corrupt_reference(images, name, severity, seed=7, ids=ids, params="imagenet-c")
         assert out.shape == images.shape and out.dtype == np.uint8
         if name not in ("brightness", "jpeg_compression") or images.shape[1] == 224:
             assert (out != images).any(), f"{name}/{severity} left the image unchanged"
@@ -42,8 +44,8 @@ def test_imagenet_c_every_severity_matches_imagecorruptions(name, images):
 def test_cifar_10_c_every_severity_runs_and_is_reproducible(name):
     for images in (IMAGES_32, RNG.integers(0, 256, (1, 33, 48, 3), dtype=np.uint8)):
         for severity in SEVERITIES:
-            a = corrupt_images(images, name, severity, seed=1, params="cifar-10-c")
-            b = corrupt_images(images[::-1], name, severity, seed=1, ids=np.arange(len(images))[::-1],
+            a = corrupt_reference(images, name, severity, seed=1, params="cifar-10-c")
+            b = corrupt_reference(images[::-1], name, severity, seed=1, ids=np.arange(len(images))[::-1],
                                params="cifar-10-c")[::-1]
             assert a.shape == images.shape and a.dtype == np.uint8
             np.testing.assert_array_equal(a, b)
@@ -55,12 +57,12 @@ def test_cifar_10_c_formulas_against_hand_computation():
     # contrast, severity 2: c = 0.5 around the per-channel mean
     mean = x.mean(axis=(0, 1), keepdims=True)
     expected = np.uint8(np.clip((x - mean) * 0.5 + mean, 0, 1) * 255)
-    np.testing.assert_array_equal(corrupt_images(img, "contrast", 2, params="cifar-10-c")[0], expected)
+    np.testing.assert_array_equal(corrupt_reference(img, "contrast", 2, params="cifar-10-c")[0], expected)
     # gaussian_noise, severity 3: c = 0.08, drawn from the sample's stream
     seed = int(sample_seeds(0, np.array([0]), "gaussian_noise", 3)[0])
     noise = np.random.RandomState(seed).normal(size=x.shape, scale=0.08)
     expected = np.uint8(np.clip(x + noise, 0, 1) * 255)
-    np.testing.assert_array_equal(corrupt_images(img, "gaussian_noise", 3, params="cifar-10-c")[0], expected)
+    np.testing.assert_array_equal(corrupt_reference(img, "gaussian_noise", 3, params="cifar-10-c")[0], expected)
 
 
 @pytest.mark.parametrize("name", ["gaussian_noise", "impulse_noise", "glass_blur", "frost", "fog", "elastic_transform"])
@@ -70,31 +72,31 @@ def test_independent_of_batch_size_order_and_workers(name, monkeypatch):
     monkeypatch.setattr(engine, "CHUNK_PIXELS", 5 * 32 * 32)  # 5-image jobs, so both workers get several
     images = RNG.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
     ids = np.array([f"img-{i}" for i in range(24)])
-    reference = corrupt_images(images, name, 3, seed=5, ids=ids, params="imagenet-c", workers=0)
+    reference = corrupt_reference(images, name, 3, seed=5, ids=ids, params="imagenet-c", workers=0)
     perm = RNG.permutation(24)
-    shuffled = corrupt_images(images[perm], name, 3, seed=5, ids=ids[perm], params="imagenet-c", workers=0)
+    shuffled = corrupt_reference(images[perm], name, 3, seed=5, ids=ids[perm], params="imagenet-c", workers=0)
     np.testing.assert_array_equal(shuffled, reference[perm])
-    pieces = np.concatenate([corrupt_images(images[i:i + 7], name, 3, seed=5, ids=ids[i:i + 7], params="imagenet-c")
+    pieces = np.concatenate([corrupt_reference(images[i:i + 7], name, 3, seed=5, ids=ids[i:i + 7], params="imagenet-c")
                              for i in range(0, 24, 7)])
     np.testing.assert_array_equal(pieces, reference)
-    two_workers = corrupt_images(images, name, 3, seed=5, ids=ids, params="imagenet-c", workers=2)
+    two_workers = corrupt_reference(images, name, 3, seed=5, ids=ids, params="imagenet-c", workers=2)
     np.testing.assert_array_equal(two_workers, reference)
     if name not in DETERMINISTIC:
-        other_seed = corrupt_images(images, name, 3, seed=6, ids=ids, params="imagenet-c")
+        other_seed = corrupt_reference(images, name, 3, seed=6, ids=ids, params="imagenet-c")
         assert (other_seed != reference).any()
-        assert (reference[0] != corrupt_images(images[:1], name, 3, seed=5, ids=ids[1:2], params="imagenet-c")[0]).any()
+        assert (reference[0] != corrupt_reference(images[:1], name, 3, seed=5, ids=ids[1:2], params="imagenet-c")[0]).any()
 
 
 def test_threads_do_not_disturb_each_other_or_the_global_state():
     images = RNG.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
     names = [n for n in COMMON if n not in DETERMINISTIC]
-    serial = {n: corrupt_images(images, n, 2, seed=3, params="imagenet-c") for n in names}
+    serial = {n: corrupt_reference(images, n, 2, seed=3, params="imagenet-c") for n in names}
     np.random.seed(99)
     before = np.random.get_state()[1].copy()
     results: dict[str, np.ndarray] = {}
 
     def work(name: str) -> None:
-        results[name] = corrupt_images(images, name, 2, seed=3, params="imagenet-c")
+        results[name] = corrupt_reference(images, name, 2, seed=3, params="imagenet-c")
 
     threads = [threading.Thread(target=work, args=(n,)) for n in names]
     for t in threads:
@@ -112,7 +114,7 @@ def test_frost_textures_are_read_once_per_process():
     images = RNG.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
     for params in ("imagenet-c", "cifar-10-c"):
         for severity in SEVERITIES:
-            corrupt_images(images, "frost", severity, params=params)
+            corrupt_reference(images, "frost", severity, params=params)
     assert compat._cached_imread.cache_info().misses <= 5  # frost draws from the first 5 of 6 textures
     assert compat._cached_imread.cache_info().hits >= 60 - 5
     assert cifar._frost_texture.cache_info().misses <= 5

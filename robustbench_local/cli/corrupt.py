@@ -19,7 +19,8 @@ PNG_LIMIT = 16
 @click.option("--severity", type=int, help="Severity 1..5.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--params", help="Parameter set imagenet-c or cifar-10-c (default: chosen by image size).")
-@click.option("--backend", default="reference", show_default=True, help="Corruption backend: reference or fast.")
+@click.option("--backend", default="fast", show_default=True,
+              help="Corruption backend: fast (batched torch) or reference (imagecorruptions).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Run seed (same images as `rbl evaluate`).")
 @click.option("--limit", type=click.IntRange(min=1),
               help=f"Number of test images (a deterministic subset by id; default {PNG_LIMIT}, --validate: all).")
