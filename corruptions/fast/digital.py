@@ -107,4 +107,4 @@ def pixelate(x, c, gens, params):
 
 
 def jpeg_compression(x, c, gens, params):
-    return jpeg_roundtrip((x * 255).round().to(torch.uint8), int(c))
+    return jpeg_roundtrip((x * 255).round_(), int(c))
