@@ -1,7 +1,8 @@
 """A JPEG encode/decode round trip in torch, following libjpeg(-turbo) as Pillow drives it: fixed-point YCbCr,
 4:2:0 chroma (box downsampling with alternating bias, "fancy" triangular upsampling), baseline quality-scaled
 standard tables, round-half-up quantisation. The DCT is float where libjpeg's islow is integer, so a few AC
-coefficients next to a rounding boundary can differ; the DC term is exact (as in islow), so flat blocks match.
+coefficients next to a rounding boundary can differ; the four it computes exactly, (0|4, 0|4) with DC, are exact
+here too, so blocks holding only those (flat ones, say) match it, ties included.
 
 Everything runs in float32, exact where it matters: every fixed-point step (colour conversion, chroma down- and
 upsampling) only forms integers below 2^24 scaled by powers of two, and the DCT's DC basis is exactly 1/8."""
@@ -38,18 +39,20 @@ def tables(quality: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.lru_cache(maxsize=1)
 def dct_basis() -> tuple[torch.Tensor, torch.Tensor]:
-    """(64, 64) unnormalised 2-D DCT-II basis cos((2i+1)u pi/16) cos((2j+1)v pi/16), rows (i, j), columns (u, v),
-    and the (64,) normalisation c(u) c(v) / 4 that makes it orthonormal; the DC column is exactly 1 and its norm
-    exactly 1/8."""
+    """The 2-D DCT-II as a (64, 64) basis, rows (i, j), columns (u, v), times a (64,) normalisation per column.
+
+    The 1-D basis rows u = 0 and u = 4 are exactly 1 and +-1 (cos((2i+1) pi/4) / cos(pi/4)) with norm sqrt(1/8), so
+    the (0|4, 0|4) coefficients are exact integer sums over 8 (as in libjpeg's islow, which computes them with
+    additions only); the others are cos((2i+1)u pi/16) with norm 1/2."""
     k = torch.arange(8, dtype=torch.float64)
     cos = torch.cos((2 * k[:, None] + 1) * k[None] * math.pi / 16)  # (i, u)
-    norm = torch.full((8,), 0.5, dtype=torch.float64)
-    norm[0] = math.sqrt(1 / 8)
-    basis = torch.kron(cos, cos)
-    basis[:, 0] = 1.0
-    scale = torch.outer(norm, norm).flatten()
-    scale[0] = 1 / 8
-    return basis, scale
+    cos[:, 0], cos[:, 4] = 1.0, cos[:, 4].sign()
+    exact = torch.zeros(8, dtype=torch.bool)
+    exact[[0, 4]] = True
+    norm = torch.where(exact, math.sqrt(1 / 8), 0.5)
+    scale = torch.outer(norm, norm)
+    scale[exact[:, None] & exact[None]] = 1 / 8
+    return torch.kron(cos, cos), scale.flatten()
 
 
 @functools.lru_cache(maxsize=32)
