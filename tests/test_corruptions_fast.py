@@ -2,16 +2,20 @@
 random ones match its perturbation statistics, glass blur's parallel resolution equals the sequential loop."""
 from __future__ import annotations
 
+from io import BytesIO
+
 import cv2
 import numpy as np
 import pytest
 import skimage.data
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from corruptions.api import corrupt_images
 from corruptions.fast import corrupt_tensor
 from corruptions.fast.blur import _duplicate
+from corruptions.fast.jpeg import jpeg_roundtrip
 from corruptions.fidelity import FidelityRow, compare, psnr
 from corruptions.names import ALL, DETERMINISTIC, SEVERITIES
 from robustbench_local import evaluate
@@ -49,6 +53,28 @@ def test_deterministic_corruptions_match_the_reference_pixels(params, images):
             ref = corrupt_images(images, name, s, 0, ids, params, backend="reference")
             fast = corrupt_images(images, name, s, 0, ids, params, backend="fast")
             assert psnr(ref, fast) >= 40, f"{name}/{s}: {psnr(ref, fast):.1f} dB"
+
+
+@pytest.mark.parametrize("params, images", [("cifar-10-c", DIGITS), ("imagenet-c", PHOTO)],
+                         ids=["cifar-digits", "imagenet-224px-photo"])
+def test_pixelate_equals_pillow_exactly(params, images):
+    ids = np.arange(len(images))
+    for s in SEVERITIES:
+        ref = corrupt_images(images, "pixelate", s, 0, ids, params, backend="reference")
+        np.testing.assert_array_equal(corrupt_images(images, "pixelate", s, 0, ids, params, backend="fast"), ref)
+
+
+def test_jpeg_equals_pillow_exactly_on_flat_blocks():
+    """Constant 16x16 MCUs hold only DC terms, which libjpeg's islow DCT computes exactly (rounding ties too)."""
+    images = np.random.default_rng(7).integers(0, 256, (6, 3, 3, 3), dtype=np.uint8).repeat(16, 1).repeat(16, 2)
+    for quality in (7, 10, 25, 50, 65, 80):
+        ref = []
+        for image in images:
+            buffer = BytesIO()
+            Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+            ref.append(np.asarray(Image.open(buffer).convert("RGB")))
+        out = jpeg_roundtrip(torch.from_numpy(images).permute(0, 3, 1, 2), quality).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_array_equal(out, np.stack(ref), err_msg=f"quality {quality}")
 
 
 def test_random_corruptions_match_the_reference_statistics(digits_test):
