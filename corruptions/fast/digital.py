@@ -132,4 +132,5 @@ def pixelate(x, c, gens, params):
 
 
 def jpeg_compression(x, c, gens, params):
-    return jpeg_roundtrip((x * 255).round_(), int(c))
+    rgb = torch.empty((x.shape[1], x.shape[0], *x.shape[2:]), dtype=x.dtype, device=x.device)  # channels first
+    return jpeg_roundtrip(torch.mul(x.transpose(0, 1), 255, out=rgb).round_().transpose(0, 1), int(c))

@@ -107,29 +107,34 @@ def _downsample(c: torch.Tensor) -> torch.Tensor:
 
 
 def _upsample(c: torch.Tensor) -> torch.Tensor:
-    """h2v2_fancy_upsample of (..., h, w) minus 128: triangular 3:1 weights both ways, edges replicated, biases
-    8 / 7 on even / odd output columns."""
-    three = 3 * c
-    rows = torch.empty((*c.shape[:-2], c.shape[-2], 2, c.shape[-1]), dtype=c.dtype, device=c.device)
-    torch.add(three[..., 1:, :], c[..., :-1, :], out=rows[..., 1:, 0, :])  # even rows: 3 * nearer + upper
-    torch.add(three[..., :-1, :], c[..., 1:, :], out=rows[..., :-1, 1, :])  # odd rows: 3 * nearer + lower
-    torch.add(three[..., :1, :], c[..., :1, :], out=rows[..., :1, 0, :])
-    torch.add(three[..., -1:, :], c[..., -1:, :], out=rows[..., -1:, 1, :])
-    rows = rows.flatten(-3, -2)
-    three = 3 * rows + (8 - 128 * 16)  # 128 * 16: the level shift, folded in before the >> 4
-    out = torch.empty((*rows.shape, 2), dtype=c.dtype, device=c.device)
-    torch.add(three[..., 1:], rows[..., :-1], out=out[..., 1:, 0])
-    torch.add(three[..., :-1], rows[..., 1:], out=out[..., :-1, 1]).sub_(1)
-    torch.add(three[..., :1], rows[..., :1], out=out[..., :1, 0])
-    torch.add(three[..., -1:], rows[..., -1:], out=out[..., -1:, 1]).sub_(1)
-    return out.flatten(-2).mul_(1 / 16).floor_()
+    """h2v2_fancy_upsample of (..., h, w), minus 128: triangular 3:1 weights both ways, edges replicated, biases
+    8 / 7 on even / odd output columns, >> 4."""
+    *lead, h, w = c.shape
+    rows = torch.empty((*lead, h, 2, w), dtype=c.dtype, device=c.device)  # column sums, output rows 2i and 2i + 1
+    torch.add(c[..., :-1, :], c[..., 1:, :], alpha=3, out=rows[..., 1:, 0, :])
+    torch.add(c[..., 1:, :], c[..., :-1, :], alpha=3, out=rows[..., :-1, 1, :])
+    torch.mul(c[..., :1, :], 4, out=rows[..., :1, 0, :])
+    torch.mul(c[..., -1:, :], 4, out=rows[..., -1:, 1, :])
+    rows = rows.view(*lead, 2 * h, w)
+    out = torch.empty((*lead, 2 * h, w, 2), dtype=c.dtype, device=c.device)
+    torch.add(rows[..., :-1], rows[..., 1:], alpha=3, out=out[..., 1:, 0])
+    torch.add(rows[..., 1:], rows[..., :-1], alpha=3, out=out[..., :-1, 1])
+    torch.mul(rows[..., :1], 4, out=out[..., :1, 0])
+    torch.mul(rows[..., -1:], 4, out=out[..., -1:, 1])
+    return out.view(*lead, 2 * h, 2 * w).add_(_upsample_bias(w, c.device)).mul_(1 / 16).floor_()
+
+
+@functools.lru_cache(maxsize=16)
+def _upsample_bias(w: int, device: torch.device) -> torch.Tensor:
+    """(2w,) 8, 7, 8, 7, ... minus 128 << 4 (the level shift, folded in before the >> 4)."""
+    return torch.tensor([8.0 - 2048, 7.0 - 2048], device=device).repeat(w)
 
 
 def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
     """uint8 (or integer-valued float) (N, 3, H, W) -> uint8 (N, 3, H, W) as PIL's save(JPEG, quality) then open
     would give."""
     n, _, h, w = images.shape
-    x = images.float()
+    x = images.float()  # a no-op for float32 (N, 3, H, W) with a contiguous transpose, which jpeg_compression passes
     ph, pw = -h % 16, -w % 16  # libjpeg pads to whole MCUs by replicating the last row / column
     x = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
     hp, wp = x.shape[2:]
@@ -146,5 +151,5 @@ def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
     _code(blocks[n_luma:], fc, qc, ic)
     cbcr = _upsample(_from_blocks(blocks[n_luma:], chroma.shape))
     rgb = (to_rgb @ cbcr.view(2, n * hp * wp)).add_(0.5).floor_().view(3, n, hp, wp)
-    rgb += _from_blocks(blocks[:n_luma], (1, n, hp, wp))
+    rgb.view(3, n, hp // 8, 8, wp // 8, 8).add_(blocks[:n_luma].view(1, n, hp // 8, wp // 8, 8, 8).transpose(-3, -2))
     return rgb[:, :, :h, :w].clamp_(0, 255).transpose(0, 1).to(torch.uint8, memory_format=torch.contiguous_format)
