@@ -110,10 +110,10 @@ def _pil_box_rows(x: torch.Tensor, n_out: int) -> torch.Tensor:
 
 
 def _pil_resize_box(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """PIL Image.resize(BOX) of int32 (N, C, H, W) holding 0..255: horizontal pass (on the transposed image, so both
-    passes gather whole rows), round to uint8, vertical pass."""
-    x = _pil_box_rows(x.mT.contiguous(), w).mT if w != x.shape[3] else x
-    return _pil_box_rows(x.contiguous(), h) if h != x.shape[2] else x
+    """PIL Image.resize(BOX) of (N, C, H, W) holding integers 0..255, any dtype and layout, to int32: horizontal pass
+    (on the transposed image, so both passes gather whole rows), round to uint8, vertical pass."""
+    x = _pil_box_rows(x.mT.to(torch.int32, memory_format=torch.contiguous_format), w).mT if w != x.shape[3] else x
+    return _pil_box_rows(x.to(torch.int32, memory_format=torch.contiguous_format), h) if h != x.shape[2] else x
 
 
 def _pil_nearest(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -125,7 +125,7 @@ def _pil_nearest(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 def pixelate(x, c, gens, params):
     h, w = x.shape[2:]
-    small = _pil_resize_box((x * 255).round_().to(torch.int32), int(h * c), int(w * c))
+    small = _pil_resize_box((x * 255).round_(), int(h * c), int(w * c))
     if params == "cifar-10-c":
         return _pil_resize_box(small, h, w).to(torch.uint8)
     return _pil_nearest(small.to(torch.uint8), h, w)
