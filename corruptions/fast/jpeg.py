@@ -41,7 +41,7 @@ def tables(quality: int) -> tuple[torch.Tensor, torch.Tensor]:
 def dct_basis() -> tuple[torch.Tensor, torch.Tensor]:
     """The 2-D DCT-II as a (64, 64) basis, rows (i, j), columns (u, v), times a (64,) normalisation per column.
 
-    The 1-D basis rows u = 0 and u = 4 are exactly 1 and +-1 (cos((2i+1) pi/4) / cos(pi/4)) with norm sqrt(1/8), so
+    The 1-D basis functions u = 0 and u = 4 are exactly 1 and +-1 (cos((2i+1) pi/4) / cos(pi/4)) with norm sqrt(1/8), so
     the (0|4, 0|4) coefficients are exact integer sums over 8 (as in libjpeg's islow, which computes them with
     additions only); the others are cos((2i+1)u pi/16) with norm 1/2."""
     k = torch.arange(8, dtype=torch.float64)
@@ -134,12 +134,14 @@ def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
     """uint8 (or integer-valued float) (N, 3, H, W) -> uint8 (N, 3, H, W) as PIL's save(JPEG, quality) then open
     would give."""
     n, _, h, w = images.shape
-    x = images.float()  # a no-op for float32 (N, 3, H, W) with a contiguous transpose, which jpeg_compression passes
+    x = images.float()
     ph, pw = -h % 16, -w % 16  # libjpeg pads to whole MCUs by replicating the last row / column
     x = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
     hp, wp = x.shape[2:]
     to_ycc, ycc_bias, to_rgb = _colour_matrices(x.device)
-    planes = x.transpose(0, 1).contiguous().view(3, n * hp * wp)  # one (3, 3) @ (3, pixels) product per colour step
+    # channels first, so each colour step is one (3, k) @ (k, pixels) product; a view when x.transpose(0, 1) is
+    # contiguous (as jpeg_compression passes it)
+    planes = x.transpose(0, 1).contiguous().view(3, n * hp * wp)
     ycc = (to_ycc @ planes).add_(ycc_bias).floor_().view(3, n, hp, wp)
     chroma = _downsample(ycc[1:])
     n_luma = n * hp * wp // 64
