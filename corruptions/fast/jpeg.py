@@ -102,8 +102,7 @@ def _downsample(c: torch.Tensor) -> torch.Tensor:
     """h2v2_downsample: (sum of 2x2 + bias) >> 2, bias 1, 2, 1, 2, ... along each output row."""
     cols = c[..., 0::2] + c[..., 1::2]
     s = cols[..., 0::2, :] + cols[..., 1::2, :]
-    bias = torch.tensor([1.0, 2.0], dtype=c.dtype, device=c.device).repeat(s.shape[-1] // 2 + 1)[:s.shape[-1]]
-    return s.add_(bias).mul_(0.25).floor_()
+    return s.add_(_alternating(1.0, 2.0, s.shape[-1], c.device)).mul_(0.25).floor_()
 
 
 def _upsample(c: torch.Tensor) -> torch.Tensor:
@@ -121,13 +120,14 @@ def _upsample(c: torch.Tensor) -> torch.Tensor:
     torch.add(rows[..., 1:], rows[..., :-1], alpha=3, out=out[..., :-1, 1])
     torch.mul(rows[..., :1], 4, out=out[..., :1, 0])
     torch.mul(rows[..., -1:], 4, out=out[..., -1:, 1])
-    return out.view(*lead, 2 * h, 2 * w).add_(_upsample_bias(w, c.device)).mul_(1 / 16).floor_()
+    bias = _alternating(8.0 - 2048, 7.0 - 2048, 2 * w, c.device)  # 8, 7, ... minus 128 << 4, the level shift
+    return out.view(*lead, 2 * h, 2 * w).add_(bias).mul_(1 / 16).floor_()
 
 
-@functools.lru_cache(maxsize=16)
-def _upsample_bias(w: int, device: torch.device) -> torch.Tensor:
-    """(2w,) 8, 7, 8, 7, ... minus 128 << 4 (the level shift, folded in before the >> 4)."""
-    return torch.tensor([8.0 - 2048, 7.0 - 2048], device=device).repeat(w)
+@functools.lru_cache(maxsize=32)
+def _alternating(even: float, odd: float, n: int, device: torch.device) -> torch.Tensor:
+    """(n,) float32 even, odd, even, odd, ..."""
+    return torch.tensor([even, odd], device=device).repeat((n + 1) // 2)[:n]
 
 
 def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
@@ -153,5 +153,5 @@ def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
     _code(blocks[n_luma:], fc, qc, ic)
     cbcr = _upsample(_from_blocks(blocks[n_luma:], chroma.shape))
     rgb = (to_rgb @ cbcr.view(2, n * hp * wp)).add_(0.5).floor_().view(3, n, hp, wp)
-    rgb.view(3, n, hp // 8, 8, wp // 8, 8).add_(blocks[:n_luma].view(1, n, hp // 8, wp // 8, 8, 8).transpose(-3, -2))
+    rgb += _from_blocks(blocks[:n_luma], (1, n, hp, wp))
     return rgb[:, :, :h, :w].clamp_(0, 255).transpose(0, 1).to(torch.uint8, memory_format=torch.contiguous_format)
