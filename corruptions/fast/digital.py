@@ -103,6 +103,8 @@ def _pil_box_rows(x: torch.Tensor, n_out: int) -> torch.Tensor:
     """One BOX pass of Pillow over dim -2 of int32 (..., n_in, m): weighted taps (exact int32, as Pillow's own
     accumulator), then (sum + 2^21) >> 22 clipped to 0..255."""
     idx, wts = _pil_box_taps(x.shape[-2], n_out, x.device)
+    if len(idx) == 1:  # each output copies one input (weight 1 << 22, as when upsampling): a plain gather
+        return x.index_select(-2, idx[0])
     acc = x.index_select(-2, idx[0]).mul_(wts[0])
     for i, w in zip(idx[1:], wts[1:]):
         acc.addcmul_(x.index_select(-2, i), w)
@@ -112,8 +114,10 @@ def _pil_box_rows(x: torch.Tensor, n_out: int) -> torch.Tensor:
 def _pil_resize_box(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """PIL Image.resize(BOX) of (N, C, H, W) holding integers 0..255, any dtype and layout, to int32: horizontal pass
     (on the transposed image, so both passes gather whole rows), round to uint8, vertical pass."""
-    x = _pil_box_rows(x.mT.to(torch.int32, memory_format=torch.contiguous_format), w).mT if w != x.shape[3] else x
-    return _pil_box_rows(x.to(torch.int32, memory_format=torch.contiguous_format), h) if h != x.shape[2] else x
+    def int32_rows(v: torch.Tensor) -> torch.Tensor:
+        return torch.empty(v.shape, dtype=torch.int32, device=v.device).copy_(v)  # contiguous: gathers read rows
+    x = _pil_box_rows(int32_rows(x.mT), w).mT if w != x.shape[3] else x
+    return _pil_box_rows(int32_rows(x), h) if h != x.shape[2] else x
 
 
 def _pil_nearest(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
