@@ -101,27 +101,57 @@ def _pil_box(n_in: int, n_out: int) -> torch.Tensor:
     return torch.from_numpy(np.where(m >= 0, np.floor(0.5 + m * (1 << 22)), np.ceil(-0.5 + m * (1 << 22))))
 
 
+@functools.lru_cache(maxsize=64)
+def _pil_box_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`_pil_box` as taps: (K, n_out) source indices and (K, n_out, 1) int32 weights, K the widest support; an
+    output with fewer inputs repeats its last one with weight 0."""
+    m = _pil_box(n_in, n_out)
+    k = int((m != 0).sum(1).max())
+    idx = torch.zeros((k, n_out), dtype=torch.long)
+    wts = torch.zeros((k, n_out), dtype=torch.int32)
+    for o, row in enumerate(m):
+        src = row.nonzero()[:, 0]
+        idx[:, o] = src[-1]
+        idx[:len(src), o], wts[:len(src), o] = src, row[src].to(torch.int32)
+    return idx.to(device), wts[..., None].to(device)
+
+
+def _pil_box_rows(x: torch.Tensor, n_out: int) -> torch.Tensor:
+    """One BOX pass of Pillow over dim -2 of int32 (..., n_in, m): weighted taps (exact int32, as Pillow's own
+    accumulator), then (sum + 2^21) >> 22 clipped to 0..255."""
+    idx, wts = _pil_box_taps(x.shape[-2], n_out, x.device)
+    if len(idx) == 1:  # each output copies one input (weight 1 << 22, as when upsampling): a plain gather
+        return x.index_select(-2, idx[0])
+    acc = x.index_select(-2, idx[0]).mul_(wts[0])
+    for i, w in zip(idx[1:], wts[1:]):
+        acc.addcmul_(x.index_select(-2, i), w)
+    return acc.add_(1 << 21).bitwise_right_shift_(22).clamp_(0, 255)
+
+
 def _pil_resize_box(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """PIL Image.resize(BOX) of uint8-valued float64 (N, C, H, W): horizontal pass, round to uint8, vertical pass."""
-    def rounded(v: torch.Tensor) -> torch.Tensor:
-        return torch.floor((v + (1 << 21)) / (1 << 22)).clamp(0, 255)
-    x = rounded(x @ _pil_box(x.shape[3], w).to(x.device).T) if w != x.shape[3] else x
-    return rounded(_pil_box(x.shape[2], h).to(x.device) @ x) if h != x.shape[2] else x
+    """PIL Image.resize(BOX) of (N, C, H, W) holding integers 0..255, any dtype and layout, to int32: horizontal pass
+    (on the transposed image, so both passes gather whole rows), round to uint8, vertical pass."""
+    def int32_rows(v: torch.Tensor) -> torch.Tensor:
+        return torch.empty(v.shape, dtype=torch.int32, device=v.device).copy_(v)  # contiguous: gathers read rows
+    x = _pil_box_rows(int32_rows(x.mT), w).mT if w != x.shape[3] else x
+    return _pil_box_rows(int32_rows(x), h) if h != x.shape[2] else x
 
 
 def _pil_nearest(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """PIL Image.resize(NEAREST): source index floor((o + 0.5) * in / out)."""
     rows = ((torch.arange(h, dtype=torch.float64) + 0.5) * x.shape[2] / h).long().to(x.device)
     cols = ((torch.arange(w, dtype=torch.float64) + 0.5) * x.shape[3] / w).long().to(x.device)
-    return x[:, :, rows][:, :, :, cols]
+    return x.mT.contiguous().index_select(-2, cols).mT.contiguous().index_select(-2, rows)
 
 
 def pixelate(x, c, gens, params):
     h, w = x.shape[2:]
-    small = _pil_resize_box((x * 255).round().double(), int(h * c), int(w * c))
-    big = _pil_resize_box(small, h, w) if params == "cifar-10-c" else _pil_nearest(small, h, w)
-    return big.to(torch.uint8)
+    small = _pil_resize_box((x * 255).round_(), int(h * c), int(w * c))
+    if params == "cifar-10-c":
+        return _pil_resize_box(small, h, w).to(torch.uint8)
+    return _pil_nearest(small.to(torch.uint8), h, w)
 
 
 def jpeg_compression(x, c, gens, params):
-    return jpeg_roundtrip((x * 255).round().to(torch.uint8), int(c))
+    rgb = torch.empty((x.shape[1], x.shape[0], *x.shape[2:]), dtype=x.dtype, device=x.device)  # channels first
+    return jpeg_roundtrip(torch.mul(x.transpose(0, 1), 255, out=rgb).round_().transpose(0, 1), int(c))
