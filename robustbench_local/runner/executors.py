@@ -11,6 +11,7 @@ from typing import Protocol
 
 import torch
 
+from ..allocator import keep_freed_memory
 from ..errors import RunError, SpecError
 from ..progress import Progress
 from ..records import Records
@@ -45,6 +46,7 @@ _WORKER: Worker | None = None
 
 def _init_worker(payload: Payload, threads: int) -> None:
     global _WORKER
+    keep_freed_memory()
     torch.set_num_threads(threads)
     if torch.cuda.is_available():
         payload.model.to(torch.device("cuda", os.getpid() % torch.cuda.device_count()))
