@@ -65,8 +65,8 @@ def zoom_blur(x, c, gens, params):
     centred = params == "cifar-10-c"
     total = x.clone()
     for z in c:
-        total = total + _zoom(x, float(z), centred)
-    return (total / (len(c) + 1)) * 255
+        total.add_(_zoom(x, float(z), centred))
+    return total.mul_(255 / (len(c) + 1))
 
 
 def motion_blur(x, c, gens, params):
@@ -95,10 +95,10 @@ def _duplicate(y: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tens
     head = nodes[:, :m]
     while (head < m).any():  # chains halve each step: about log2(longest chain) steps, one device sync each
         head.copy_(nodes.gather(1, head))
-    scanned = torch.arange(h - delta, delta, -1, device=dev)[:, None] * w + torch.arange(w - delta, delta, -1, device=dev)
-    index = torch.arange(h * w, device=dev).repeat(n, 1)
-    index[:, scanned.reshape(-1)] = head - m
-    return y.reshape(n, ch, h * w).gather(2, index[:, None].expand(n, ch, h * w)).view(n, ch, h, w)
+    values = y.reshape(n, ch, h * w).gather(2, (head - m)[:, None].expand(n, ch, m)).view(n, ch, nh, nw)
+    out = y.clone()
+    out[:, :, delta + 1:h - delta + 1, delta + 1:w - delta + 1] = values.flip(2, 3)  # scan order is descending
+    return out
 
 
 def glass_blur(x, c, gens, params):
