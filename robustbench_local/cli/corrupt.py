@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..data import load_data
+from ..progress import Progress
 from .app import cli
 
 PNG_LIMIT = 16
@@ -35,8 +36,9 @@ PNG_LIMIT = 16
 @click.option("--corruptions", "names", default="all", show_default=True,
               help="With --validate: corruptions to check (all, common, a category or NAME,...).")
 @click.option("--severities", default="1-5", show_default=True, help="With --validate: severities to check.")
-def corrupt(data, corruption, severity, out, params, backend, seed, limit, sheet_index, workers, validate, model,
-            names, severities) -> None:
+@click.pass_context
+def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend, seed, limit, sheet_index, workers,
+            validate, model, names, severities) -> None:
     """Corrupt DATA's test images with --corruption at --severity; write PNGs and contact_sheet.png to --out.
 
     \b
@@ -49,8 +51,9 @@ def corrupt(data, corruption, severity, out, params, backend, seed, limit, sheet
     from corruptions.names import check_corruption, check_severity
 
     get_backend(backend)
+    note = Progress(ctx.obj["quiet"]).note
     if validate:
-        _validate(data, params, seed, limit, workers, model, names, severities)
+        _validate(data, params, seed, limit, workers, model, names, severities, note)
         return
     missing = [flag for flag, value in (("--corruption", corruption), ("--severity", severity), ("--out", out))
                if value is None]
@@ -61,7 +64,7 @@ def corrupt(data, corruption, severity, out, params, backend, seed, limit, sheet
     check_corruption(corruption)
     check_severity(severity)
     samples = load_data(data, "test", limit or PNG_LIMIT)
-    params = resolve_params(params, samples.images, lambda m: click.echo(m, err=True))
+    params = resolve_params(params, samples.images, note)
     images = corrupt_images(samples.images, corruption, severity, seed, samples.ids, params, backend=backend,
                             workers=workers)
     folder = Path(out) / f"{corruption}-{severity}"
@@ -73,7 +76,7 @@ def corrupt(data, corruption, severity, out, params, backend, seed, limit, sheet
                f"(all corruptions x severities of {samples.ids[index]})")
 
 
-def _validate(data, params, seed, limit, workers, model, names, severities) -> None:
+def _validate(data, params, seed, limit, workers, model, names, severities, note) -> None:
     from corruptions.api import check_images, resolve_params
     from corruptions.fidelity import compare, passed, report_lines
     from corruptions.names import parse_corruptions, parse_severities
@@ -83,7 +86,7 @@ def _validate(data, params, seed, limit, workers, model, names, severities) -> N
     corruptions, levels = parse_corruptions(names), parse_severities(severities)
     samples = load_data(data, "test", limit)
     check_images(samples.images)
-    params = resolve_params(params, samples.images, lambda m: click.echo(m, err=True))
+    params = resolve_params(params, samples.images, note)
     predict = None
     if model is not None:
         classifier = load_model(model)
