@@ -1,4 +1,4 @@
-"""Corruption Error against AlexNet (Hendrycks & Dietterich 2019) and the suite's cross-condition summary.
+"""Corruption Error against AlexNet (Hendrycks & Dietterich 2019).
 
 AlexNet's errors were measured on the released ImageNet-C JPEGs; normalising errors on on-the-fly
 corruptions (or on another data set) by them mixes two distributions, so read `mce_alexnet` as a
@@ -6,13 +6,12 @@ convention, not as a number comparable to published ones.
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
+from numpy.typing import ArrayLike
 
-from .names import CATEGORIES, COMMON, SEVERITIES
+from .names import COMMON
 
 ALEXNET_CLEAN_ERR = 0.4348
 # Top-1 error of AlexNet per corruption, severities 1..5 (hendrycks/robustness README @ 76d9393).
@@ -39,77 +38,30 @@ ALEXNET_ERR: dict[str, tuple[float, ...]] = {
 }
 
 
-def ce_alexnet(errors: Sequence[float], corruption: str) -> float:
-    """CE_c = sum_s E_{s,c} / sum_s E^AlexNet_{s,c} over severities 1..5."""
-    return float(np.sum(errors) / np.sum(ALEXNET_ERR[corruption]))
+def _out(x: np.ndarray) -> float | np.ndarray:
+    return float(x) if np.ndim(x) == 0 else x
 
 
-def relative_ce_alexnet(errors: Sequence[float], clean_error: float, corruption: str) -> float:
-    """rCE_c = sum_s (E_{s,c} - E_clean) / sum_s (E^AlexNet_{s,c} - E^AlexNet_clean)."""
+def ce_alexnet(errors: ArrayLike, corruption: str) -> float | np.ndarray:
+    """CE_c = sum_s E_{s,c} / sum_s E^AlexNet_{s,c} over severities 1..5 (axis 0 of `errors`; further axes, e.g.
+    bootstrap replicates, are kept)."""
+    return _out(np.sum(errors, axis=0) / np.sum(ALEXNET_ERR[corruption]))
+
+
+def relative_ce_alexnet(errors: ArrayLike, clean_error: float | np.ndarray, corruption: str) -> float | np.ndarray:
+    """rCE_c = sum_s (E_{s,c} - E_clean) / sum_s (E^AlexNet_{s,c} - E^AlexNet_clean) (severities on axis 0)."""
     alex = np.asarray(ALEXNET_ERR[corruption])
-    return float(np.sum(np.asarray(errors) - clean_error) / np.sum(alex - ALEXNET_CLEAN_ERR))
+    return _out(np.sum(np.asarray(errors) - clean_error, axis=0) / np.sum(alex - ALEXNET_CLEAN_ERR))
 
 
-def mce_alexnet(errors: Mapping[str, Sequence[float]]) -> float:
-    """Mean CE over the 15 common corruptions; `errors[c]` holds E_{s,c} for severities 1..5."""
-    return float(np.mean([ce_alexnet(errors[c], c) for c in COMMON]))
+def mce_alexnet(errors: Mapping[str, ArrayLike]) -> float | np.ndarray:
+    """Mean CE over the 15 common corruptions; `errors[c]` holds E_{s,c} for severities 1..5 on axis 0."""
+    return _out(np.mean([ce_alexnet(errors[c], c) for c in COMMON], axis=0))
 
 
-def relative_mce_alexnet(errors: Mapping[str, Sequence[float]], clean_error: float) -> float:
+def relative_mce_alexnet(errors: Mapping[str, ArrayLike], clean_error: float | np.ndarray) -> float | np.ndarray:
     """Mean rCE over the 15 common corruptions."""
-    return float(np.mean([relative_ce_alexnet(errors[c], clean_error, c) for c in COMMON]))
-
-
-def _row(condition: str, metric: str, value: float, n: int) -> dict:
-    return {"condition": condition, "metric": metric, "value": float(value), "ci_low": np.nan, "ci_high": np.nan,
-            "n": int(n)}
-
-
-def summary_rows(metrics: pd.DataFrame) -> list[dict]:
-    """Means over conditions (common, per category, validation, per severity) and the AlexNet-normalised errors.
-
-    Means average the per-condition values present; mCE needs all 15 common corruptions at all 5
-    severities, a corruption's CE all 5 of its severities, relative CE also the clean condition.
-    """
-    params = metrics["params"].map(json.loads)
-    per = metrics.assign(corruption=params.map(lambda p: p.get("corruption")),
-                         severity=params.map(lambda p: p.get("severity", 0)))
-    acc = per[per.metric == "acc"]
-    cond = acc[acc.corruption.notna()]
-    clean = acc[acc.condition == "clean"]
-    rows: list[dict] = []
-
-    def mean_acc(name: str, part: pd.DataFrame) -> None:
-        if len(part):
-            rows.append(_row(name, "mean_corruption_acc", part.value.mean(), part.n.sum()))
-
-    common = cond[cond.corruption.isin(COMMON)]
-    mean_acc("common", common)
-    if len(common):
-        rows.append(_row("common", "mean_corruption_error", 1 - common.value.mean(), common.n.sum()))
-    for category, names in CATEGORIES.items():
-        mean_acc(category, cond[cond.corruption.isin(names)])
-    for s in sorted(cond.severity.unique()):
-        mean_acc(f"severity={s}", common[common.severity == s])
-        for metric in ("ece_15_equal_width", "ece_15_equal_width_ts"):
-            part = per[(per.metric == metric) & per.corruption.isin(COMMON) & (per.severity == s)]
-            if len(part):
-                rows.append(_row(f"severity={s}", f"mean_{metric}", part.value.mean(), part.n.sum()))
-    errors = {c: g.sort_values("severity") for c, g in cond.groupby("corruption")
-              if sorted(g.severity) == list(SEVERITIES)}
-    clean_error = 1 - float(clean.value.iloc[0]) if len(clean) else None
-    for c, g in errors.items():
-        rows.append(_row(c, "ce_alexnet", ce_alexnet(1 - g.value.to_numpy(), c), g.n.sum()))
-        if clean_error is not None:
-            rows.append(_row(c, "relative_ce_alexnet", relative_ce_alexnet(1 - g.value.to_numpy(), clean_error, c),
-                             g.n.sum()))
-    if all(c in errors for c in COMMON):
-        err = {c: 1 - errors[c].value.to_numpy() for c in COMMON}
-        n = sum(errors[c].n.sum() for c in COMMON)
-        rows.append(_row("common", "mce_alexnet", mce_alexnet(err), n))
-        if clean_error is not None:
-            rows.append(_row("common", "relative_mce_alexnet", relative_mce_alexnet(err, clean_error), n))
-    return rows
+    return _out(np.mean([relative_ce_alexnet(errors[c], clean_error, c) for c in COMMON], axis=0))
 
 
 __all__ = [
@@ -119,5 +71,4 @@ __all__ = [
     "mce_alexnet",
     "relative_ce_alexnet",
     "relative_mce_alexnet",
-    "summary_rows",
 ]

@@ -12,9 +12,9 @@ from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskCont
 from .api import check_images, resolve_params
 from .backends import get_backend
 from .engine import corrupted_batches, sample_seeds
-from .mce import summary_rows
 from .names import PARAM_SETS, check_params, parse_corruptions, parse_severities
 from .readers import is_precomputed, precomputed_index
+from .summary import paired_rows, summary_rows
 
 NOT_BIT_IDENTICAL = ("on-the-fly corruptions are not bit-identical to the released ImageNet-C / CIFAR-10-C files "
                      "(imagecorruptions reimplements motion blur, elastic, pixelate and frost, and skips the JPEG "
@@ -109,7 +109,10 @@ class CorruptionSuite(BaseSuite):
         return records
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
-        return super().metrics(records, temperature, seed_parts) if len(records.table) else []
+        """Calibration metrics per condition, the summary's ones also under the run's shared (paired) resamples."""
+        if not len(records.table):
+            return []
+        return paired_rows(super().metrics(records, temperature, seed_parts), records, temperature, seed_parts[0])
 
     def summary(self, metrics) -> list[dict]:
         return summary_rows(metrics)

@@ -6,9 +6,12 @@ import pytest
 from PIL import Image
 
 from corruptions.api import corrupt_images
+from corruptions.mce import ALEXNET_ERR
 from corruptions.readers import precomputed_index
+from corruptions.summary import SUMMARY_KEY
 from robustbench_local import evaluate, load_data
 from robustbench_local.errors import DataError
+from robustbench_local.metrics import resample_weights
 
 N = 6  # images per severity
 
@@ -47,9 +50,15 @@ def test_suite_on_a_precomputed_set(cifar10c_dir, digits_model):
                    corruptions="gaussian_noise,contrast", severities="1-5")
     m = run.metrics.set_index(["condition", "metric"]).value
     raw = np.load(root / "gaussian_noise.npy")
+    correct = []
     for s in range(1, 6):
-        expected = (digits_model.predict(raw[(s - 1) * N:s * N]).argmax(1) == clean.labels).mean()
-        assert m[f"gaussian_noise/{s}", "acc"] == pytest.approx(expected)
+        correct.append(digits_model.predict(raw[(s - 1) * N:s * N]).argmax(1) == clean.labels)
+        assert m[f"gaussian_noise/{s}", "acc"] == pytest.approx(correct[-1].mean())
+    # the conditions pair by source image (ids without their 'corruption/severity/' prefix): a paired interval
+    weights = np.concatenate(list(resample_weights(N, 1000, 0, SUMMARY_KEY)))
+    ce = [sum(1 - (w @ a) / N for a in correct) / sum(ALEXNET_ERR["gaussian_noise"]) for w in weights]
+    ci = run.metrics.set_index(["condition", "metric"]).loc[("gaussian_noise", "ce_alexnet"), ["ci_low", "ci_high"]]
+    assert tuple(ci) == pytest.approx(tuple(np.percentile(ce, [2.5, 97.5])), abs=1e-12)
     assert ("clean", "acc") not in m.index  # a precomputed set has no clean images
     assert ("gaussian_noise", "ce_alexnet") in m.index and ("gaussian_noise", "relative_ce_alexnet") not in m.index
     with pytest.raises(DataError, match="holds no fog"):

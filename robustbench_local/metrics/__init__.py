@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .bootstrap import N_BOOT, bootstrap, resample_weights
+from .bootstrap import N_BOOT, bootstrap, bootstrap_replicates, resample_weights
 from .calibration import METRICS, TEMPERATURE_INVARIANT, Predictions, reliability_table
 from .temperature import fit_temperature, nll_at
 
@@ -43,6 +43,7 @@ __all__ = [
     "N_BOOT",
     "Predictions",
     "bootstrap",
+    "bootstrap_replicates",
     "classification_metrics",
     "fit_temperature",
     "nll_at",

@@ -26,6 +26,7 @@ from .spec import EvalSpec
 from .store import CALIBRATION, RunStore, write_json
 
 METRIC_COLUMNS = ["model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n", "params"]
+METRICS_CACHE_VERSION = 2  # bump when suites' per-task metric rows change, so cached ones are recomputed once
 VERSIONED = ("torch", "torchvision", "torchattacks", "imagecorruptions", "numpy", "robustbench-local")
 
 
@@ -164,10 +165,10 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
             cache_path = store.root / "metrics" / f"{key}.json"
             cached = json.loads(cache_path.read_text()) if cache_path.is_file() else None
             meta = store.load_meta(key)
-            if cached is None or cached["temperature"] != temperature:  # only then read the records
-                seed_parts = (manifest.get("seed", 0), key)
+            if cached is None or (cached["temperature"], cached.get("version")) != (temperature, METRICS_CACHE_VERSION):
+                seed_parts = (manifest.get("seed", 0), key)  # only then read the records
                 computed = get_suite(meta["suite"]).metrics(store.load_task(key)[1], temperature, seed_parts)
-                cached = {"temperature": temperature, "rows": computed}
+                cached = {"temperature": temperature, "version": METRICS_CACHE_VERSION, "rows": computed}
                 write_json(cache_path, cached)
             base = {"model": meta["model"], "dataset": meta["dataset"], "suite": meta["suite"],
                     "condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True)}

@@ -1,0 +1,138 @@
+"""The corruption suite's cross-condition summary, with intervals from a paired bootstrap over sample ids.
+
+Every condition of a run evaluates the same source images, so one resample of the sample ids (the same
+multinomial weights, seeded by the run seed and SUMMARY_KEY, laid over the ids in sorted order) is applied
+to every condition. Each task stores its metrics under those shared weights (`paired_rows`, computed once
+with the task's cached metrics, where its logits are at hand); the summary recomputes its statistic (mean
+over conditions, CE, mCE, ...) replicate by replicate and reports the 2.5/97.5 percentiles. Point estimates
+come from the per-condition values exactly as before.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from robustbench_local.metrics import METRICS, N_BOOT, Predictions, bootstrap_replicates
+from robustbench_local.records import Records
+from robustbench_local.seeding import derive_seed
+
+from .mce import ce_alexnet, mce_alexnet, relative_ce_alexnet, relative_mce_alexnet
+from .names import CATEGORIES, COMMON, SEVERITIES
+
+SUMMARY_KEY = "corruptions-summary"
+PAIRED_METRICS = ("acc", "ece_15_equal_width", "ece_15_equal_width_ts")  # what the summary averages or ratios
+
+
+def source_ids(records: Records) -> np.ndarray:
+    """The ids of the source images: a precomputed set's ids carry a 'corruption/severity/' prefix, dropped here
+    (its files hold the same images in the same order for every corruption and severity)."""
+    ids = records.table["sample_id"].to_numpy()
+    if records.info.get("source") != "precomputed" or not len(ids):
+        return ids
+    prefix = f"{records.table['corruption'].iloc[0]}/{records.table['severity'].iloc[0]}/"
+    text = ids.astype(str)
+    return np.array([i[len(prefix):] for i in text]) if np.char.startswith(text, prefix).all() else ids
+
+
+def paired_rows(rows: list[dict], records: Records, temperature: float | None, run_seed: object,
+                n_boot: int = N_BOOT) -> list[dict]:
+    """`rows` with `paired` (the metric under each of the run's shared resamples) and `paired_ids` (a fingerprint of
+    the sample-id set the resamples index) added to the PAIRED_METRICS rows."""
+    ids = source_ids(records)
+    order = np.argsort(ids, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))  # column j of a weight matrix belongs to the j-th smallest id
+    fingerprint = f"{derive_seed(*ids[order]):016x}"
+    labels = records.table["label"].to_numpy()
+    wanted = {r["metric"] for r in rows} & set(PAIRED_METRICS)
+    fns = {}
+    for suffix, t in (("", 1.0), ("_ts", temperature)):
+        names = [m for m in wanted if m.endswith("_ts") == bool(suffix)]
+        if names and t is not None:
+            p = Predictions.from_logits(records.logits, labels, t)
+            fns |= {m: (lambda w, fn=METRICS[m.removesuffix(suffix)], p=p: fn(p, w[:, rank])) for m in names}
+    draws = bootstrap_replicates(fns, len(ids), run_seed, SUMMARY_KEY, n_boot=n_boot)
+    return [{**r, "paired": draws[r["metric"]].tolist(), "paired_ids": fingerprint} if r["metric"] in draws else r
+            for r in rows]
+
+
+def _draws(part: pd.DataFrame) -> np.ndarray | None:
+    """The rows' paired replicates stacked (rows, B) in row order; None (no interval) when a row has none (a metric
+    cache from before paired replicates) or the rows' conditions were evaluated on different sample ids, where no
+    common resample of ids exists."""
+    if "paired" not in part or not part["paired"].map(lambda r: isinstance(r, list)).all():
+        return None
+    if part["paired_ids"].nunique() != 1:
+        return None
+    return np.stack(part["paired"].map(np.asarray).to_list())
+
+
+def _row(condition: str, metric: str, value: float, n: int, draws: np.ndarray | None) -> dict:
+    low, high = (np.nan, np.nan) if draws is None else np.nanpercentile(draws, [2.5, 97.5])
+    return {"condition": condition, "metric": metric, "value": float(value), "ci_low": float(low),
+            "ci_high": float(high), "n": int(n)}
+
+
+def _apply(fn, draws: np.ndarray | None) -> np.ndarray | None:
+    return None if draws is None else fn(draws)
+
+
+def summary_rows(metrics: pd.DataFrame) -> list[dict]:
+    """Means over conditions (common, per category, validation, per severity) and the AlexNet-normalised errors.
+
+    Means average the per-condition values present; mCE needs all 15 common corruptions at all 5
+    severities, a corruption's CE all 5 of its severities, relative CE also the clean condition.
+    """
+    params = metrics["params"].map(json.loads)
+    per = metrics.assign(corruption=params.map(lambda p: p.get("corruption")),
+                         severity=params.map(lambda p: p.get("severity", 0)))
+    acc = per[per.metric == "acc"]
+    cond = acc[acc.corruption.notna()]
+    clean = acc[acc.condition == "clean"]
+    rows: list[dict] = []
+
+    def mean_of(name: str, metric: str, part: pd.DataFrame) -> None:
+        if len(part):
+            rows.append(_row(name, metric, part.value.mean(), part.n.sum(), _apply(lambda d: d.mean(0), _draws(part))))
+
+    common = cond[cond.corruption.isin(COMMON)]
+    mean_of("common", "mean_corruption_acc", common)
+    if len(common):
+        rows.append(_row("common", "mean_corruption_error", 1 - common.value.mean(), common.n.sum(),
+                         _apply(lambda d: 1 - d.mean(0), _draws(common))))
+    for category, names in CATEGORIES.items():
+        mean_of(category, "mean_corruption_acc", cond[cond.corruption.isin(names)])
+    for s in sorted(cond.severity.unique()):
+        mean_of(f"severity={s}", "mean_corruption_acc", common[common.severity == s])
+        for metric in ("ece_15_equal_width", "ece_15_equal_width_ts"):
+            mean_of(f"severity={s}", f"mean_{metric}",
+                    per[(per.metric == metric) & per.corruption.isin(COMMON) & (per.severity == s)])
+    errors = {c: g.sort_values("severity") for c, g in cond.groupby("corruption")
+              if sorted(g.severity) == list(SEVERITIES)}
+    clean_error = 1 - float(clean.value.iloc[0]) if len(clean) else None
+    for c, g in errors.items():
+        rows.append(_row(c, "ce_alexnet", ce_alexnet(1 - g.value.to_numpy(), c), g.n.sum(),
+                         _apply(lambda d, c=c: ce_alexnet(1 - d, c), _draws(g))))
+        if clean_error is not None:  # the clean replicates ride last: errors d[:-1], clean error d[-1]
+            rows.append(_row(c, "relative_ce_alexnet", relative_ce_alexnet(1 - g.value.to_numpy(), clean_error, c),
+                             g.n.sum(), _apply(lambda d, c=c: relative_ce_alexnet(1 - d[:-1], 1 - d[-1], c),
+                                               _draws(pd.concat([g, clean.iloc[:1]])))))
+    if all(c in errors for c in COMMON):
+        err = {c: 1 - errors[c].value.to_numpy() for c in COMMON}
+        n = sum(errors[c].n.sum() for c in COMMON)
+        stacked = pd.concat([errors[c] for c in COMMON] + [clean.iloc[:1]])  # 5 rows per corruption, clean last
+
+        def split(d: np.ndarray) -> dict[str, np.ndarray]:
+            return {c: 1 - d[5 * i:5 * i + 5] for i, c in enumerate(COMMON)}
+
+        rows.append(_row("common", "mce_alexnet", mce_alexnet(err), n,
+                         _apply(lambda d: mce_alexnet(split(d)), _draws(stacked.iloc[:5 * len(COMMON)]))))
+        if clean_error is not None:
+            rows.append(_row("common", "relative_mce_alexnet", relative_mce_alexnet(err, clean_error), n,
+                             _apply(lambda d: relative_mce_alexnet(split(d), 1 - d[-1]), _draws(stacked))))
+    return rows
+
+
+__all__ = ["PAIRED_METRICS", "SUMMARY_KEY", "paired_rows", "source_ids", "summary_rows"]
