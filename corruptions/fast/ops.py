@@ -1,4 +1,4 @@
-"""Batched torch building blocks for the fast backend: per-sample random draws, padding by index, separable
+"""Batched torch building blocks for the fast backend: per-sample random draws, scipy-style padding, separable
 filters with scipy/OpenCV border semantics, interpolation matrices, shifts. Tensors are (N, C, H, W)."""
 from __future__ import annotations
 
