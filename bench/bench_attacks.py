@@ -9,10 +9,10 @@ import time
 import numpy as np
 import torch
 import torchattacks
+from robustbench_local.attacks.engine import PointState, run_sequence
+from robustbench_local.attacks.registry import PGD_STEP_FACTOR, parse_sequence
+from robustbench_local.attacks.threat import parse_eps
 
-from attacks.engine import PointState, run_sequence
-from attacks.registry import PGD_STEP_FACTOR, parse_sequence
-from attacks.threat import parse_eps
 from robustbench_local import evaluate, load_data, load_model
 from robustbench_local.models.classifier import to_tensor
 from robustbench_local.runner import EvalSpec, run_tasks

@@ -6,10 +6,9 @@ import time
 import tracemalloc
 
 import numpy as np
-
-from corruptions.compat import imagecorruptions
-from corruptions.engine import corrupted_batches, default_workers, sample_seeds
-from corruptions.names import COMMON, SEVERITIES
+from robustbench_local.corruptions.compat import imagecorruptions
+from robustbench_local.corruptions.engine import corrupted_batches, default_workers, sample_seeds
+from robustbench_local.corruptions.names import COMMON, SEVERITIES
 
 
 def _plain_loop(images: np.ndarray) -> None:

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import skimage.data
 import torch
+from robustbench_local.corruptions.engine import corrupted_batches, sample_seeds
+from robustbench_local.corruptions.fast import corrupt_tensor
+from robustbench_local.corruptions.names import ALL, SEVERITIES
 
-from corruptions.engine import corrupted_batches, sample_seeds
-from corruptions.fast import corrupt_tensor
-from corruptions.names import ALL, SEVERITIES
 from robustbench_local.data import load_data
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina", "hubble_deep_field")

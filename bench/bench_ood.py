@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from robustbench_local.ood.detectors import DETECTORS, build
+from robustbench_local.ood.detectors.base import FIT_TRAIN, FIT_VAL
+from robustbench_local.ood.detectors.odin import ODIN
+from robustbench_local.ood.representations import extract
 
-from ood.detectors import DETECTORS, build
-from ood.detectors.base import FIT_TRAIN, FIT_VAL
-from ood.detectors.odin import ODIN
-from ood.representations import extract
 from robustbench_local import load_data, load_model
 from robustbench_local.metrics import fit_temperature
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 
 import torch
+from robustbench_local.corruptions.fast import poisson
+from robustbench_local.corruptions.fast.noise import shot_noise
+from robustbench_local.corruptions.fast.ops import generators, truncate_uint8
+from robustbench_local.corruptions.fast.params import severity_params
 
 from bench.bench_fast_corruptions import _photos
-from corruptions.fast import poisson
-from corruptions.fast.noise import shot_noise
-from corruptions.fast.ops import generators, truncate_uint8
-from corruptions.fast.params import severity_params
 from robustbench_local.data import load_data
 
 REPEATS = 9

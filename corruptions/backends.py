@@ -33,9 +33,9 @@ class BackendInfo:
 
 
 BACKENDS: dict[str, BackendInfo] = {
-    "reference": BackendInfo("corruptions.reference", "corrupt_batch",
+    "reference": BackendInfo("robustbench_local.corruptions.reference", "corrupt_batch",
                              "imagecorruptions 1.1.2 (+ compat layer) per image, fanned out over processes", True),
-    "fast": BackendInfo("corruptions.fast", "corrupt_batch",
+    "fast": BackendInfo("robustbench_local.corruptions.fast", "corrupt_batch",
                         "batched torch ops on (N, C, H, W) tensors, CPU or GPU (corruptions/fast)", False),
 }
 

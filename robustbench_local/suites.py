@@ -94,9 +94,9 @@ class BaseSuite:
 
 SUITE_MODULES = {
     "clean": "robustbench_local.clean",
-    "attacks": "attacks.suite",
-    "corruptions": "corruptions.suite",
-    "ood": "ood.suite",
+    "attacks": "robustbench_local.attacks.suite",
+    "corruptions": "robustbench_local.corruptions.suite",
+    "ood": "robustbench_local.ood.suite",
 }
 
 

@@ -9,12 +9,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from robustbench_local.attacks import registry
+from robustbench_local.attacks.engine import PointState, run_sequence
+from robustbench_local.attacks.registry import parse_sequence
+from robustbench_local.attacks.threat import AttackContractError
 from torch import nn
 
-from attacks import registry
-from attacks.engine import PointState, run_sequence
-from attacks.registry import parse_sequence
-from attacks.threat import AttackContractError
 from robustbench_local import Classifier, evaluate
 from robustbench_local.models.classifier import frozen_mode
 

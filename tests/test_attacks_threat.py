@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from robustbench_local.attacks.registry import ATTACKS, DEFAULTS, budget, check_norm, describe, parse_sequence, restarts
+from robustbench_local.attacks.threat import AttackContractError, parse_eps, parse_norm, perturbation_norms, verify_examples
 
-from attacks.registry import ATTACKS, DEFAULTS, budget, check_norm, describe, parse_sequence, restarts
-from attacks.threat import AttackContractError, parse_eps, parse_norm, perturbation_norms, verify_examples
 from robustbench_local.errors import RBLError, SpecError
 
 
@@ -89,9 +89,8 @@ def test_settings_overrides_and_errors():
 
 
 def test_dlr_attacks_refuse_too_few_classes():
+    from robustbench_local.attacks.registry import build_attack
     from torch import nn
-
-    from attacks.registry import build_attack
 
     (member,) = parse_sequence("apgd-t")
     with pytest.raises(SpecError, match="at least 4 classes"):
@@ -99,7 +98,7 @@ def test_dlr_attacks_refuse_too_few_classes():
 
 
 def test_sweep_flag_fires_on_rising_or_implausibly_flat_curves():
-    from attacks.checks import sweep_flag
+    from robustbench_local.attacks.checks import sweep_flag
 
     assert sweep_flag([(0, 0.9), (2 / 255, 0.8), (8 / 255, 0.85)], "Linf") == 1  # rises
     assert sweep_flag([(0, 0.98), (8 / 255, 0.98)], "Linf") == 0  # flat at small radii: a robust model

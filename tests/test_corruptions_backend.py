@@ -6,11 +6,10 @@ import threading
 
 import numpy as np
 import pytest
-
-from corruptions.api import corrupt_images
-from corruptions.compat import imagecorruptions
-from corruptions.engine import sample_seeds
-from corruptions.names import ALL, COMMON, DETERMINISTIC, SEVERITIES
+from robustbench_local.corruptions.api import corrupt_images
+from robustbench_local.corruptions.compat import imagecorruptions
+from robustbench_local.corruptions.engine import sample_seeds
+from robustbench_local.corruptions.names import ALL, COMMON, DETERMINISTIC, SEVERITIES
 
 RNG = np.random.default_rng(123)
 IMAGES_32 = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
@@ -67,7 +66,7 @@ def test_cifar_10_c_formulas_against_hand_computation():
 
 @pytest.mark.parametrize("name", ["gaussian_noise", "impulse_noise", "glass_blur", "frost", "fog", "elastic_transform"])
 def test_independent_of_batch_size_order_and_workers(name, monkeypatch):
-    from corruptions import engine
+    from robustbench_local.corruptions import engine
 
     monkeypatch.setattr(engine, "CHUNK_PIXELS", 5 * 32 * 32)  # 5-image jobs, so both workers get several
     images = RNG.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
@@ -109,7 +108,7 @@ def test_threads_do_not_disturb_each_other_or_the_global_state():
 
 
 def test_frost_textures_are_read_once_per_process():
-    from corruptions import cifar, compat
+    from robustbench_local.corruptions import cifar, compat
 
     images = RNG.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
     for params in ("imagenet-c", "cifar-10-c"):
@@ -121,7 +120,7 @@ def test_frost_textures_are_read_once_per_process():
 
 
 def test_parameter_set_chosen_by_image_size_with_a_notice():
-    from corruptions.api import resolve_params
+    from robustbench_local.corruptions.api import resolve_params
 
     notes: list[str] = []
     assert resolve_params(None, IMAGES_32, notes.append) == "cifar-10-c"
@@ -131,7 +130,7 @@ def test_parameter_set_chosen_by_image_size_with_a_notice():
 
 
 def test_streams_nest_and_restore():
-    from corruptions.compat import active_random, stream
+    from robustbench_local.corruptions.compat import active_random, stream
 
     with stream(1) as outer:
         first = outer.randint(1000)

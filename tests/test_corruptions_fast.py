@@ -7,11 +7,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 from corruption_samples import DIGITS, PHOTO
+from robustbench_local.corruptions.api import corrupt_images
+from robustbench_local.corruptions.fast import corrupt_tensor
+from robustbench_local.corruptions.fidelity import FidelityRow, compare, psnr
+from robustbench_local.corruptions.names import ALL, DETERMINISTIC, SEVERITIES
 
-from corruptions.api import corrupt_images
-from corruptions.fast import corrupt_tensor
-from corruptions.fidelity import FidelityRow, compare, psnr
-from corruptions.names import ALL, DETERMINISTIC, SEVERITIES
 from robustbench_local import evaluate
 from robustbench_local.cli import cli
 

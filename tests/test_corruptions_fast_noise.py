@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-
-from corruptions.fast import poisson
-from corruptions.fast.noise import gaussian_noise, impulse_noise, shot_noise, speckle_noise
-from corruptions.fast.ops import generators
+from robustbench_local.corruptions.fast import poisson
+from robustbench_local.corruptions.fast.noise import gaussian_noise, impulse_noise, shot_noise, speckle_noise
+from robustbench_local.corruptions.fast.ops import generators
 
 RNG = np.random.default_rng(5)
 SMALL = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)

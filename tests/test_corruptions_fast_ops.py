@@ -10,15 +10,14 @@ import pytest
 import torch
 from corruption_samples import DIGITS, PHOTO
 from PIL import Image
+from robustbench_local.corruptions.api import corrupt_images
+from robustbench_local.corruptions.fast import ops
+from robustbench_local.corruptions.fast.blur import _duplicate
+from robustbench_local.corruptions.fast.digital import _affine, _pixel_to_grid, bilinear
+from robustbench_local.corruptions.fast.jpeg import jpeg_roundtrip
+from robustbench_local.corruptions.fast.ops import generators
+from robustbench_local.corruptions.names import SEVERITIES
 from scipy.ndimage import gaussian_filter, map_coordinates
-
-from corruptions.api import corrupt_images
-from corruptions.fast import ops
-from corruptions.fast.blur import _duplicate
-from corruptions.fast.digital import _affine, _pixel_to_grid, bilinear
-from corruptions.fast.jpeg import jpeg_roundtrip
-from corruptions.fast.ops import generators
-from corruptions.names import SEVERITIES
 
 RNG = np.random.default_rng(5)
 

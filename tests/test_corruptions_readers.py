@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from robustbench_local.corruptions.api import corrupt_images
+from robustbench_local.corruptions.mce import ALEXNET_ERR
+from robustbench_local.corruptions.readers import precomputed_index
+from robustbench_local.corruptions.summary import SUMMARY_KEY
 
-from corruptions.api import corrupt_images
-from corruptions.mce import ALEXNET_ERR
-from corruptions.readers import precomputed_index
-from corruptions.summary import SUMMARY_KEY
 from robustbench_local import evaluate, load_data
 from robustbench_local.errors import DataError
 from robustbench_local.metrics import resample_weights

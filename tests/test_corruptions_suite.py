@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from robustbench_local.corruptions.api import corrupt_images
+from robustbench_local.corruptions.mce import ALEXNET_CLEAN_ERR, ALEXNET_ERR, mce_alexnet, relative_mce_alexnet
+from robustbench_local.corruptions.names import COMMON, parse_corruptions, parse_severities
+from robustbench_local.corruptions.summary import summary_rows
 
-from corruptions.api import corrupt_images
-from corruptions.mce import ALEXNET_CLEAN_ERR, ALEXNET_ERR, mce_alexnet, relative_mce_alexnet
-from corruptions.names import COMMON, parse_corruptions, parse_severities
-from corruptions.summary import summary_rows
 from robustbench_local import evaluate
 from robustbench_local.cli import cli
 from robustbench_local.errors import DataError, SpecError

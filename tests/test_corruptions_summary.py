@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from robustbench_local.corruptions.mce import ALEXNET_CLEAN_ERR, ALEXNET_ERR
+from robustbench_local.corruptions.names import COMMON
+from robustbench_local.corruptions.summary import SUMMARY_KEY, paired_rows, source_ids, summary_rows
 from scipy.special import softmax
 
-from corruptions.mce import ALEXNET_CLEAN_ERR, ALEXNET_ERR
-from corruptions.names import COMMON
-from corruptions.summary import SUMMARY_KEY, paired_rows, source_ids, summary_rows
 from robustbench_local import evaluate
 from robustbench_local.metrics import resample_weights
 from robustbench_local.records import Records, classification_records

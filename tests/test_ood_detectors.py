@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from robustbench_local.ood.detectors import DETECTORS, build, parse_detectors
+from robustbench_local.ood.metrics import auroc
+from robustbench_local.ood.representations import Head, Representations, extract
 from scipy.special import logsumexp, softmax
 from torch import nn
 
-from ood.detectors import DETECTORS, build, parse_detectors
-from ood.metrics import auroc
-from ood.representations import Head, Representations, extract
 from robustbench_local.errors import DataError, ModelError, SpecError
 from robustbench_local.models import Classifier
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from robustbench_local.ood import metrics as M
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from ood import metrics as M
 from robustbench_local.errors import DataError
 
 

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from robustbench_local.ood.builtin_sets import OOD_SETS
+from robustbench_local.ood.cache import FIT_DIR, fitted
+from robustbench_local.ood.detectors import DETECTORS, build
+from robustbench_local.ood.suite import SUITE, parse_ood_data
 from sklearn.metrics import roc_auc_score
 
-from ood.builtin_sets import OOD_SETS
-from ood.cache import FIT_DIR, fitted
-from ood.detectors import DETECTORS, build
-from ood.suite import SUITE, parse_ood_data
 from robustbench_local import load_data
 from robustbench_local.cli import cli
 from robustbench_local.errors import SpecError

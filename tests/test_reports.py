@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from robustbench_local.reports.build import write_report
 
-from reports.build import write_report
 from robustbench_local.api import run_spec
 from robustbench_local.cli import cli
 from robustbench_local.progress import Progress

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torchattacks
 from click.testing import CliRunner
+from robustbench_local.attacks.training_methods import PGDAT, TRADES, FastAT, make_method, robust_accuracy
 
-from attacks.training_methods import PGDAT, TRADES, FastAT, make_method, robust_accuracy
 from robustbench_local import load_data, load_model
 from robustbench_local.cli import cli
 from robustbench_local.errors import SpecError

@@ -46,9 +46,9 @@ def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend
       rbl corrupt builtin:digits --corruption fog --severity 3 --out runs/fog3
       rbl corrupt builtin:digits --validate --model builtin:digits-cnn
     """
-    from corruptions.api import corrupt_images, resolve_params
-    from corruptions.backends import get_backend
-    from corruptions.names import check_corruption, check_severity
+    from robustbench_local.corruptions.api import corrupt_images, resolve_params
+    from robustbench_local.corruptions.backends import get_backend
+    from robustbench_local.corruptions.names import check_corruption, check_severity
 
     get_backend(backend)
     note = Progress(ctx.obj["quiet"]).note
@@ -59,7 +59,7 @@ def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend
                if value is None]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --validate)")
-    from corruptions.sheet import contact_sheet, write_pngs
+    from robustbench_local.corruptions.sheet import contact_sheet, write_pngs
 
     check_corruption(corruption)
     check_severity(severity)
@@ -77,9 +77,9 @@ def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend
 
 
 def _validate(data, params, seed, limit, workers, model, names, severities, note) -> None:
-    from corruptions.api import check_images, resolve_params
-    from corruptions.fidelity import compare, passed, report_lines
-    from corruptions.names import parse_corruptions, parse_severities
+    from robustbench_local.corruptions.api import check_images, resolve_params
+    from robustbench_local.corruptions.fidelity import compare, passed, report_lines
+    from robustbench_local.corruptions.names import parse_corruptions, parse_severities
 
     from ..models import load_model
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from reports.build import write_report
+from robustbench_local.reports.build import write_report
 
 from ..api import run_spec
 from ..progress import Progress

@@ -7,7 +7,7 @@ import click
 import pandas as pd
 import yaml
 
-from reports.gate import junit_xml, markdown, text_table
+from robustbench_local.reports.gate import junit_xml, markdown, text_table
 
 from ..errors import RunError
 from ..gate import judge, load_rules, starter_rules

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import click
 
-from ood.detectors import describe_detectors
+from robustbench_local.ood.detectors import describe_detectors
 
 from ..data import BUILTIN_DATASETS
 from ..models import BUILTIN_MODELS, LOADERS
@@ -28,7 +28,7 @@ def _datasets() -> list[tuple[str, str]]:
 
 
 def _attacks() -> list[tuple[str, str]]:
-    from attacks.registry import describe
+    from robustbench_local.attacks.registry import describe
 
     return describe()
 
@@ -38,7 +38,7 @@ def _suites() -> list[tuple[str, str]]:
 
 
 def _corruptions() -> list[tuple[str, str]]:
-    from corruptions.listing import corruption_rows
+    from robustbench_local.corruptions.listing import corruption_rows
 
     return corruption_rows()
 

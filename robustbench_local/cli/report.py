@@ -19,7 +19,7 @@ def report(run_dirs: tuple[str, ...], out: str, formats: str) -> None:
     Example:
       rbl report runs/demo runs/at --out runs/report --format md,html
     """
-    from reports.build import parse_formats, write_report
+    from robustbench_local.reports.build import parse_formats, write_report
 
     for path in write_report(list(run_dirs), out, parse_formats(formats)):
         click.echo(str(path))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import torch
 
-from attacks.training_methods import DEFAULT_SCHEDULE, METHODS, make_method, robust_accuracy
+from robustbench_local.attacks.training_methods import DEFAULT_SCHEDULE, METHODS, make_method, robust_accuracy
 
 from ..data import load_data
 from ..models import load_model
