@@ -43,9 +43,10 @@ def model_checks(model: Classifier, images: np.ndarray, labels: np.ndarray, corr
     first = outs[0]
     probability = bool(first.min() > -PROB_TOL and first.max() < 1 + PROB_TOL
                        and (first.sum(dim=1) - 1).abs().max() < PROB_TOL)
-    share = zero_gradient_share(model, images[correct][:CHECK_POINTS], labels[correct][:CHECK_POINTS])
+    checked = labels[correct][:CHECK_POINTS]
+    share = zero_gradient_share(model, images[correct][:CHECK_POINTS], checked)
     return {"randomized": change > RANDOM_TOL or flips, "max_logit_change": change,
-            "probability_output": probability, "zero_grad_share": share}
+            "probability_output": probability, "zero_grad_share": share, "zero_grad_points": len(checked)}
 
 
 def zero_gradient_share(model: Classifier, images: np.ndarray, labels: np.ndarray) -> float:

@@ -104,7 +104,8 @@ def test_suite_on_imagenetc(tmp_path):
             for k in range(2):
                 Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"v{k}.JPEG")
     torch.manual_seed(0)
-    model = Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)), 2, name="tiny")
+    model = Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)), 2, (0.0,) * 3, (1.0,) * 3,
+                       name="tiny")
     run = evaluate(model, f"imagenetc:{tmp_path}", suites=["corruptions"], calibration_data=None,
                    corruptions="fog", severities="1,2")
     m = run.metrics.set_index(["condition", "metric"]).value

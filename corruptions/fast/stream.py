@@ -20,5 +20,5 @@ def corrupted_logits(model: Classifier, images: np.ndarray, corruption: str, sev
             clean = torch.from_numpy(np.ascontiguousarray(images[s:s + batch_size])).to(device).permute(0, 3, 1, 2)
             corrupted = corrupt_tensor(clean, corruption, severity, [int(v) for v in seeds[s:s + batch_size]], params)
             logits = model(corrupted.float().div_(255)).float().cpu().numpy()
-            check_logits(logits, model.num_classes, model.name)
+            check_logits(logits, model.name)
             yield logits

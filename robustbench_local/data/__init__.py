@@ -17,7 +17,9 @@ from .sampleset import SampleSet
 # scheme -> "module:function" called as function(target, split, options) -> SampleSet (imported on first use)
 EXTERNAL_SCHEMES = {"cifar10c": "robustbench_local.corruptions.readers:load_cifar10c",
                     "imagenetc": "robustbench_local.corruptions.readers:load_imagenetc"}
-SCHEMES = {"builtin", "cifar10", "imagefolder", "npz", *EXTERNAL_SCHEMES}
+SCHEMES = {"builtin": (), "cifar10": (), "imagefolder": ("resize", "crop"), "npz": (),  # scheme -> its ?options
+           "cifar10c": ("corruptions", "severities", "num_classes"),
+           "imagenetc": ("corruptions", "severities", "resize", "crop")}
 BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360)",
                     **{name: s.description for name, s in OOD_SETS.items()}}
 
