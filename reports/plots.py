@@ -50,8 +50,7 @@ def robust_vs_eps(runs: list[ReportRun]) -> Figure | None:
     fig, axes = _grid(len(sweeps))
     for ax, (attack, norm) in zip(axes, sweeps, strict=True):
         for run in runs:
-            rows = run.rows("attacks", "robust_acc")
-            rows = rows[rows["p"].map(lambda p, a=attack, n=norm: (p["attack"], p["norm"]) == (a, n))]
+            rows = run.rows("attacks", "robust_acc", attack=attack, norm=norm)
             rows = rows.assign(eps=rows["p"].map(lambda p: p["eps"])).sort_values("eps")
             if len(rows):
                 _errorbar(ax, rows["eps"].to_numpy() * 255 if norm == "Linf" else rows["eps"].to_numpy(), rows,
@@ -64,8 +63,7 @@ def robust_vs_eps(runs: list[ReportRun]) -> Figure | None:
 
 
 def _corruption_rows(run: ReportRun):
-    rows = run.rows("corruptions", "acc")
-    return rows[rows["p"].map(lambda p: bool(p.get("corruption")))]
+    return run.rows("corruptions", "acc", where=lambda p: bool(p.get("corruption")))
 
 
 def _acc_matrix(run: ReportRun, names: list[str], sevs: list[int]) -> tuple[list[str], list[int], np.ndarray]:
@@ -162,8 +160,7 @@ def _pooled(run: ReportRun, suite: str, conditions: list[str]) -> tuple[np.ndarr
 def shift_conditions(run: ReportRun) -> list[tuple[str, str, list[str]]]:
     """(panel title, suite, conditions): clean, corruptions at the highest severity (pooled), the largest attack ε."""
     out = [("clean", "clean", ["clean"])]
-    acc = run.rows("corruptions", "acc")
-    corr = acc[acc["p"].map(lambda p: bool(p.get("corruption")))]
+    corr = _corruption_rows(run)
     if len(corr):
         top = max(int(p["severity"]) for p in corr["p"])
         out.append((f"corruptions, severity {top} (pooled)", "corruptions",
