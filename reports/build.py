@@ -53,7 +53,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
 def build_report(runs: list[ReportRun], figures: bool = True) -> Report:
     """Tables for every suite the runs hold; figures only when asked (md/html)."""
     def figs(key: str) -> list[plots.Figure]:
-        return [f for fn in plots.SUITE_FIGURES[key] if (f := fn(runs)) is not None] if figures else []
+        return plots.section_figures(key, runs) if figures else []
 
     candidates = [
         Section("calibration", "Clean accuracy and calibration", [t for t in [sections.clean_table(runs)] if t],

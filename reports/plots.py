@@ -1,12 +1,14 @@
 """Report figures: each function returns (key, title, PNG bytes) or None if the runs lack the data.
 
 Figures are built with matplotlib's object API (`matplotlib.figure.Figure`, rendered to PNG by Agg), so
-the report neither needs a display nor changes the pyplot backend of the process that calls it.
+the report neither needs a display nor changes the pyplot backend of the process that calls it. Text is
+drawn literally (no mathtext), so labels made of run names and paths show as they are, whatever they hold.
 """
 from __future__ import annotations
 
 import io
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from sklearn.metrics import roc_curve
@@ -247,3 +249,9 @@ def ood_roc(runs: list[ReportRun]) -> Figure | None:
 
 SUITE_FIGURES = {"attacks": (robust_vs_eps,), "corruptions": (corruption_heatmap, acc_vs_severity),
                  "calibration": (reliability, ece_vs_shift), "ood": (ood_histograms, ood_roc)}
+
+
+def section_figures(key: str, runs: list[ReportRun]) -> list[Figure]:
+    """The figures of one report section (a key of SUITE_FIGURES) that the runs have the data for."""
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return [f for fn in SUITE_FIGURES[key] if (f := fn(runs)) is not None]

@@ -72,8 +72,8 @@ def _figure(key: str, title: str, png: bytes) -> str:
 def _runs(report) -> str:
     head = "<tr><th>model</th><th>run dir</th><th>data</th><th>n</th><th>seed</th><th>temperature</th></tr>"
     rows = "".join(f"<tr><td>{escape(r['label'])}</td><td>{escape(r['run_dir'])}</td><td>{escape(str(r['data']))}"
-                   f"</td><td>{r['n_samples']}</td><td>{r['seed']}</td><td>"
-                   f"{'—' if r['temperature'] is None else fmt(r['temperature'])}</td></tr>" for r in report.run_info())
+                   f"</td><td>{escape(str(r['n_samples']))}</td><td>{escape(str(r['seed']))}</td><td>"
+                   f"{MISSING if r['temperature'] is None else fmt(r['temperature'])}</td></tr>" for r in report.run_info())
     return f'<div class="scroll"><table class="runs">{head}{rows}</table></div><h3>Headline figures</h3>'
 
 

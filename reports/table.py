@@ -56,9 +56,6 @@ class Table:
     label_columns: int = 1
     key: str = ""
 
-    def text_rows(self) -> list[list[str]]:
-        return [[v.text if isinstance(v, Cell) else str(v) for v in row] for row in self.rows]
-
     def to_json(self) -> dict:
         return {"key": self.key, "title": self.title, "note": self.note, "columns": self.columns,
                 "rows": [[v.to_json() if isinstance(v, Cell) else v for v in row] for row in self.rows]}
