@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import pandas as pd
 
-from .errors import RunError
+from .errors import RunError, os_reason
 from .results import RunResult
 from .seeding import derive_seed
 
@@ -46,7 +46,8 @@ def connect(path: str | Path) -> sqlite3.Connection:
         con.executescript(SCHEMA)
         row = con.execute("SELECT version FROM schema_version").fetchone()
     except (OSError, sqlite3.Error) as exc:
-        raise RunError(f"cannot open the leaderboard {path} ({exc}); pass --db (or set $RBL_LEADERBOARD to) a "
+        reason = os_reason(path, exc) if isinstance(exc, OSError) else exc
+        raise RunError(f"cannot open the leaderboard {path} ({reason}); pass --db (or set $RBL_LEADERBOARD to) a "
                        "leaderboard file or a new file in a writable directory") from None
     if row is None:
         con.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
