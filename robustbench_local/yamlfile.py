@@ -22,14 +22,19 @@ def read_yaml_document(path: str | Path, what: str, fix: str) -> tuple[Any, yaml
         raise SpecError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise SpecError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        return _parse(text)
+    except Exception as exc:  # noqa: BLE001 - besides YAMLError, PyYAML raises ValueError, IndexError, ... on
+        # malformed tagged scalars (`!!int _`) and RecursionError on deep nesting: all mean invalid YAML
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise SpecError(f"{what} {path} is not valid YAML ({reason})") from None
+
+
+def _parse(text: str) -> tuple[Any, yaml.Node | None]:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         return (loader.construct_document(node) if node is not None else None), node
-    except Exception as exc:  # noqa: BLE001 - besides YAMLError, PyYAML raises ValueError, IndexError, ... on
-        # malformed tagged scalars (`!!int _`) and RecursionError on deep nesting: all mean invalid YAML
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecError(f"{what} {path} is not valid YAML ({reason})") from None
     finally:
         loader.dispose()
 
