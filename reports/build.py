@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from robustbench_local.errors import SpecError
+from robustbench_local.errors import RunError, SpecError, os_reason
 from robustbench_local.runner.store import atomic_write
 
 from . import plots, sections
@@ -70,7 +70,6 @@ def write_report(run_dirs: list[str | Path], out: str | Path, formats: tuple[str
     runs = load_runs(run_dirs)
     report = build_report(runs, figures=bool({"md", "html"} & set(formats)))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     if "html" in formats:
         written.append(_write(out / "report.html", render_html(report).encode()))
@@ -102,6 +101,8 @@ def summary_frame(report: Report) -> pd.DataFrame:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise RunError(f"cannot write {path} ({os_reason(path, exc)}); choose another --out directory") from None
     return path
