@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from robustbench_local.attacks import registry
+from robustbench_local.attacks.base import Outcome
 from robustbench_local.attacks.engine import PointState, run_sequence
 from robustbench_local.attacks.registry import parse_sequence
 from robustbench_local.attacks.threat import AttackContractError
@@ -50,6 +51,10 @@ def mlp():
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     return model.eval()
+
+
+def _read(data):
+    return lambda positions: data.images[positions]
 
 
 def _run(model, data, tmp_path, **options):
@@ -104,7 +109,7 @@ def test_autoattack_agrees_with_the_original(mlp, subset):
 
     eps = 0.06
     state = PointState.from_clean(mlp.predict(subset.images), subset.labels)
-    run_sequence(mlp, subset.images, subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
+    run_sequence(mlp, _read(subset), subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
                  (0, "aa"), 256)
     ours = float((state.clean_correct & ~state.broken).mean())
     x, y = to_tensor(subset.images).contiguous(), torch.from_numpy(subset.labels.astype(np.int64))
@@ -125,15 +130,16 @@ def test_seeded_runs_are_reproducible(mlp, subset, tmp_path):
 def test_contract_violations_stop_the_run(digits_model, subset, monkeypatch, norm, eps):
     class Escape:
         def __init__(self, model, norm, eps, cfg, k):
-            self.eps = eps
+            self.model, self.eps = model, eps
 
-        def __call__(self, x, y):
-            return (x + 1.5 * self.eps).clamp(0, 1) if norm == "Linf" else x * 0 + 0.5
+        def __call__(self, x, y, clean_logits, noise):
+            x_adv = (x + 1.5 * self.eps).clamp(0, 1) if norm == "Linf" else x * 0 + 0.5
+            return Outcome(x_adv, self.model(x_adv), torch.ones(len(x), dtype=torch.int64))
 
     monkeypatch.setitem(registry.ATTACKS, "pgd", dataclasses.replace(registry.ATTACKS["pgd"], build=Escape))
     state = PointState.from_clean(digits_model.predict(subset.images), subset.labels)
     with pytest.raises(AttackContractError, match="pgd"):
-        run_sequence(digits_model, subset.images, subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
+        run_sequence(digits_model, _read(subset), subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
                       (0, "t"), 64)
 
 
@@ -146,8 +152,8 @@ def test_model_mode_and_batchnorm_buffers_unchanged(digits_model, subset):
     modes = {name: m.training for name, m in model.named_modules()}
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     state = PointState.from_clean(clean, subset.labels)
-    run_sequence(model, subset.images, subset.labels, subset.ids, parse_sequence("pgd?steps=2+apgd-ce?steps=2"),
-                 "L2", 0.5, state, (0, "t"), 16)
+    members = parse_sequence("pgd?steps=2+apgd-ce?steps=2+fab-t?steps=2&targets=2+cw?steps=2")
+    run_sequence(model, _read(subset), subset.labels, subset.ids, members, "L2", 0.5, state, (0, "t"), 16)
     assert {name: m.training for name, m in model.named_modules()} == modes
     for k, v in model.state_dict().items():
         assert torch.equal(v, buffers[k]), k
