@@ -7,7 +7,7 @@ import numpy as np
 
 from .bootstrap import N_BOOT, bootstrap, bootstrap_replicates, resample_weights
 from .calibration import METRICS, TEMPERATURE_INVARIANT, Predictions, reliability_table
-from .temperature import fit_temperature, nll_at
+from .temperature import bound_notice, fit_temperature, nll_at, temperature_at_bound
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float | None,
@@ -44,10 +44,12 @@ __all__ = [
     "Predictions",
     "bootstrap",
     "bootstrap_replicates",
+    "bound_notice",
     "classification_metrics",
     "fit_temperature",
     "nll_at",
     "reliability_table",
     "resample_weights",
+    "temperature_at_bound",
     "weighted_metric",
 ]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..data import SampleSet, load_data
 from ..errors import DataError, ModelError, SpecError
-from ..metrics import fit_temperature, nll_at
+from ..metrics import bound_notice, fit_temperature, nll_at, temperature_at_bound
 from ..models import Classifier, load_model
 from ..progress import Progress
 from ..records import Records
@@ -102,10 +102,13 @@ def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, cali
     check_compatible(model, calibration)
     logits = model.predict(calibration.images, 256)
     t = fit_temperature(logits, calibration.labels)
+    bound = temperature_at_bound(logits, calibration.labels, t)
+    if bound is not None:
+        progress.note(bound_notice(bound, t))
     write_json(store.root / CALIBRATION, {
         "temperature": t, "n": len(calibration), "data": calibration.name, "data_fingerprint": calibration.fingerprint,
         "nll_before": nll_at(logits, calibration.labels, 1.0), "nll_after": nll_at(logits, calibration.labels, t),
-        "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
+        "at_bound": bound, "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
     return t
 
 
@@ -182,7 +185,9 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
         rows += [{"model": first["model"], "dataset": first["dataset"], "suite": name, "params": "{}", **r}
                  for r in get_suite(name).summary(frame)]
     if calibration:
-        rows.append({"model": manifest.get("model"), "dataset": manifest.get("data"), "suite": "calibration",
-                     "condition": "val", "metric": "temperature", "value": temperature, "ci_low": np.nan,
-                     "ci_high": np.nan, "n": calibration["n"], "params": "{}"})
+        rows += [{"model": manifest.get("model"), "dataset": manifest.get("data"), "suite": "calibration",
+                  "condition": "val", "metric": metric, "value": value, "ci_low": np.nan, "ci_high": np.nan,
+                  "n": calibration["n"], "params": "{}"}
+                 for metric, value in (("temperature", temperature),
+                                       ("flag_temperature_at_bound", float(calibration.get("at_bound") is not None)))]
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
