@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import SampleSet, load_data
+from ..device import cpu_setup
 from ..errors import DataError, ModelError, SpecError
 from ..metrics import bound_notice, fit_temperature, nll_at, temperature_at_bound
 from ..models import Classifier, load_model
@@ -127,7 +128,7 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
         "model": spec.model, "model_name": model.name, "model_fingerprint": model.fingerprint,
         "num_classes": model.num_classes, "data": spec.data, "data_name": data.name,
         "data_fingerprint": data.fingerprint, "n_samples": len(data), "seed": spec.seed,
-        "spec": spec.to_dict(), "options": options, "versions": package_versions(),
+        "spec": spec.to_dict(), "options": options, "versions": package_versions(), "cpu_setup": cpu_setup(),
         "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     temperature = fit_run_temperature(store, spec, model, calibration, progress)
     shards = {t.key: [ShardJob(t.key, SUITE_MODULES[t.suite.name], t.condition, a, b)
