@@ -27,6 +27,7 @@ SMALL = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
 ODD = RNG.integers(0, 256, (1, 33, 48, 3), dtype=np.uint8)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("params", ["imagenet-c", "cifar-10-c"])
 def test_every_corruption_runs_and_is_batch_independent(params):
     for name in ALL:
@@ -39,6 +40,7 @@ def test_every_corruption_runs_and_is_batch_independent(params):
                 np.testing.assert_array_equal(out[-1:], alone, err_msg=f"{name}/{s} depends on the batch")
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("severity", [1, 5])
 def test_batch_independent_to_the_last_bit_when_kernels_split_between_threads(severity):
     """The values before rounding to uint8, on images large enough that kernels split between 2 threads at a point
@@ -106,6 +108,7 @@ def test_every_kernel_sees_each_image_as_if_it_were_alone(params):
     assert not batched, f"kernels on the whole batch: {batched}"
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("params, images", [("cifar-10-c", DIGITS), ("imagenet-c", DIGITS), ("imagenet-c", PHOTO),
                                             ("cifar-10-c", SMALL), ("imagenet-c", SMALL)],
                          ids=["cifar-digits", "imagenet-digits", "imagenet-224px-photo", "cifar-noise", "imagenet-noise"])
@@ -120,6 +123,7 @@ def test_deterministic_corruptions_match_the_reference_pixels(params, images):
             assert psnr(ref, fast) >= 40, f"{name}/{s}: {psnr(ref, fast):.1f} dB"
 
 
+@pytest.mark.numerics
 def test_random_corruptions_match_the_reference_statistics(digits_test):
     """The fidelity report on a small set (96 digits, CIFAR-10-C parameters; one 224 px photo, ImageNet-C, for the
     per-pixel random corruptions): 10% instead of the full split's 5%, since fewer draws average less."""
@@ -150,6 +154,7 @@ def test_corrupt_tensor_stays_on_the_input_device():
     assert out.device == x.device and out.dtype == torch.uint8 and out.shape == x.shape
 
 
+@pytest.mark.numerics
 def test_suite_fast_backend_agrees_with_reference(digits_model, digits_test, tmp_path):
     data = digits_test.limit(120)
     acc = {}

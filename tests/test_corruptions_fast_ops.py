@@ -19,6 +19,8 @@ from robustbench_local.corruptions.fast.ops import generators
 from robustbench_local.corruptions.names import SEVERITIES
 from scipy.ndimage import gaussian_filter, map_coordinates
 
+pytestmark = pytest.mark.numerics  # results depend on float kernels: `make test` reruns them per CPU capability
+
 RNG = np.random.default_rng(5)
 
 

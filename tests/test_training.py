@@ -58,7 +58,6 @@ def test_fine_tuning_raises_robust_accuracy(tmp_path, method):
     assert log[0] == "epoch,train_loss,lr,val_acc,val_robust_acc,seconds" and len(log) == 3
 
 
-@pytest.mark.numerics
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     args = ["train", "builtin:digits-cnn?weights=none", "--method", "pgd-at", "--eps", "0.1", "--steps", "2",
             "--val-steps", "2", *TINY]
