@@ -50,7 +50,7 @@ def test_fine_tuning_raises_robust_accuracy(tmp_path, method):
     before = robust_accuracy(load_model("builtin:digits-cnn"), x, y, eps=0.1)
     result = CliRunner().invoke(cli, ["--quiet", "train", "builtin:digits-cnn", "--data", "builtin:digits",
                                       "--method", method, "--eps", "0.1", "--steps", "3", "--epochs", "2",
-                                      "--lr", "0.01", "--val-steps", "3", "--out", str(tmp_path)])
+                                      "--lr", "0.01", "--shift", "2", "--val-steps", "3", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     tuned = load_model(str(tmp_path / "best.safetensors"), arch="builtin:digits-cnn")
     assert robust_accuracy(tuned, x, y, eps=0.1) > before + 0.1
