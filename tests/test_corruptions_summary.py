@@ -11,7 +11,7 @@ from robustbench_local.corruptions.names import COMMON
 from robustbench_local.corruptions.summary import SUMMARY_KEY, paired_rows, source_ids, summary_rows
 from scipy.special import softmax
 
-from robustbench_local import evaluate
+from robustbench_local import evaluate, load_data
 from robustbench_local.metrics import resample_weights
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.store import RunStore
@@ -146,7 +146,8 @@ def ece_15(correct: np.ndarray, confidence: np.ndarray) -> float:
 def test_a_run_reports_paired_intervals_for_its_summary(digits_model, digits_test, tmp_path):
     data = digits_test.limit(N)
     run = evaluate(digits_model, data, suites=["corruptions"], out=tmp_path / "run", seed=SEED,
-                   calibration_data=digits_test, corruptions="contrast,gaussian_noise", severities="4,5")
+                   calibration_data=load_data("builtin:digits", "val"), corruptions="contrast,gaussian_noise",
+                   severities="4,5")
     store = RunStore(run.root)
     temperature = store.read_json("calibration.json")["temperature"]
     tasks = [store.load_task(k)[1] for k in store.task_keys()]

@@ -1,7 +1,7 @@
 """The one classifier wrapper: [0,1] pixels in, logits out, normalisation inside, features on request."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.stream import batched
 from ..errors import ModelError
 from ..fingerprint import hash_arrays, hash_module
 
@@ -65,16 +66,22 @@ class Classifier(nn.Module):
         """Digest of the weights and the normalisation."""
         return hash_module(self.net) + hash_arrays(self.mean.cpu().numpy(), self.std.cpu().numpy())
 
-    @torch.no_grad()
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Logits (N, K) as float32 numpy for uint8 NHWC images, batched, in eval mode."""
+        return self.predict_stream(batched(images, batch_size))
+
+    @torch.no_grad()
+    def predict_stream(self, batches: Iterable[np.ndarray]) -> np.ndarray:
+        """Logits (N, K) as float32 numpy for a stream of uint8 NHWC batches (e.g. `DataSource.batches`)."""
+        chunks, shape = [], None
         try:
             with frozen_mode(self):  # eval mode even if a caller left the model training; restored after
-                chunks = [self(to_tensor(images[i:i + batch_size], self.device)).float().cpu()
-                          for i in range(0, len(images), batch_size)]
+                for images in batches:
+                    shape = images.shape[1:]
+                    chunks.append(self(to_tensor(images, self.device)).float().cpu())
         except RuntimeError as exc:  # e.g. images of a size the network cannot take, or out of memory
             reason = str(exc).strip().split("\n")[0][:200]
-            raise ModelError(f"{self.name} failed on images of shape {images.shape[1:]} ({reason}); check the "
+            raise ModelError(f"{self.name} failed on images of shape {shape} ({reason}); check the "
                              "model's ?input_size= against the data, or lower --batch-size") from exc
         logits = torch.cat(chunks).numpy() if chunks else np.zeros((0, self.num_classes), np.float32)
         check_logits(logits, self.num_classes, self.name)
@@ -82,8 +89,12 @@ class Classifier(nn.Module):
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 NHWC numpy -> float NCHW tensor in [0, 1] on `device` (the one place this conversion lives)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
+    """uint8 NHWC numpy -> float NCHW tensor in [0, 1] on `device` (the one place this conversion lives); to a CUDA
+    device through pinned memory with a non-blocking copy."""
+    host = torch.from_numpy(np.ascontiguousarray(images))
+    if torch.device(device).type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data import SampleSet, load_data
+from ..data import DataSource, load_data
+from ..data.stream import set_workers
 from ..errors import DataError, ModelError, SpecError
 from ..metrics import fit_temperature, nll_at
 from ..models import Classifier, load_model
@@ -21,7 +22,7 @@ from ..records import Records
 from ..seeding import derive_seed
 from ..suites import SUITE_MODULES, Condition, Suite, get_suite
 from .executors import Executor, InProcessExecutor
-from .shards import Payload, ShardJob, shard_ranges
+from .shards import Payload, ShardJob, group_shard_size, shard_ranges
 from .spec import EvalSpec
 from .store import CALIBRATION, RunStore, write_json
 
@@ -75,15 +76,24 @@ def plan(spec: EvalSpec, options: dict[str, Any] | None = None) -> list[Task]:
     return [Task(suite, cond) for suite in suites for cond in suite.conditions(options)]
 
 
-def check_compatible(model: Classifier, data: SampleSet) -> None:
+def check_compatible(model: Classifier, data: DataSource) -> None:
     """The model must output one logit per class of the data."""
     if model.num_classes != data.num_classes:
         raise ModelError(f"the model outputs {model.num_classes} classes but {data.name} has {data.num_classes}; "
                          "pick the matching model (e.g. ?num_classes=" f"{data.num_classes}) or data set")
 
 
-def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, calibration: SampleSet | None,
-                        progress: Progress) -> float | None:
+def check_disjoint(fit: DataSource, evaluated: DataSource, purpose: str) -> None:
+    """Refuse fitting on images that are also evaluated (same file, or same pixels for in-memory sets)."""
+    shared = np.isin(fit.origins(), evaluated.origins())
+    if shared.any():
+        raise DataError(f"{fit.name} shares {int(shared.sum())} of its {len(fit)} images with the evaluated set "
+                        f"{evaluated.name}; {purpose} on them would score the model on its own fitting data: pass "
+                        "a disjoint --calibration-data, or ?holdout=N on an image folder")
+
+
+def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, data: DataSource,
+                        calibration: DataSource | None, progress: Progress) -> float | None:
     """The clean-fitted temperature of this run, computed once and kept in calibration.json."""
     cached = store.read_json(CALIBRATION)
     if cached is not None:
@@ -100,7 +110,8 @@ def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, cali
     if calibration is None:
         return None
     check_compatible(model, calibration)
-    logits = model.predict(calibration.images, 256)
+    check_disjoint(calibration, data, "fitting the temperature")
+    logits = model.predict_stream(calibration.batches(spec.batch_size))
     t = fit_temperature(logits, calibration.labels)
     write_json(store.root / CALIBRATION, {
         "temperature": t, "n": len(calibration), "data": calibration.name, "data_fingerprint": calibration.fingerprint,
@@ -109,11 +120,30 @@ def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, cali
     return t
 
 
+def shard_jobs(tasks: list[Task], store: RunStore, n: int, num_classes: int, shard_size: int | None,
+               batch_size: int) -> dict[str, list[ShardJob]]:
+    """Task key -> the shard jobs covering it; a grouped suite's conditions share one job per shard."""
+    jobs: dict[str, list[ShardJob]] = {}
+    for suite in dict.fromkeys(t.suite for t in tasks):
+        ours = [t for t in tasks if t.suite is suite]
+        mine = [t for t in ours if not store.has_task(t.key)]
+        size = shard_size or (group_shard_size(len(ours), num_classes, batch_size) if suite.grouped else None)
+        ranges = shard_ranges(n, size, batch_size, suite.shardable)
+        groups = [mine] if suite.grouped else [[t] for t in mine]
+        for group in filter(None, groups):
+            for a, b in ranges:
+                job = ShardJob(tuple((t.key, t.condition) for t in group), SUITE_MODULES[suite.name], a, b)
+                for t in group:
+                    jobs.setdefault(t.key, []).append(job)
+    return jobs
+
+
 def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
-              model: Classifier | None = None, data: SampleSet | None = None,
-              calibration: SampleSet | None = None, executor: Executor | None = None,
+              model: Classifier | None = None, data: DataSource | None = None,
+              calibration: DataSource | None = None, executor: Executor | None = None,
               shard_size: int | None = None) -> RunStore:
     """Run every unfinished shard of `spec` into the run dir `out`; finished shards and tasks are kept."""
+    set_workers(spec.data_workers)
     options = resolve_options([get_suite(n) for n in spec.suites], spec.options)
     tasks = plan(spec, options)
     model = model if model is not None else load_model(spec.model, spec.arch, spec.trust_checkpoint)
@@ -126,26 +156,28 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
         "data_fingerprint": data.fingerprint, "n_samples": len(data), "seed": spec.seed,
         "spec": spec.to_dict(), "options": options, "versions": package_versions(),
         "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    temperature = fit_run_temperature(store, spec, model, calibration, progress)
-    shards = {t.key: [ShardJob(t.key, SUITE_MODULES[t.suite.name], t.condition, a, b)
-                      for a, b in shard_ranges(len(data), shard_size, spec.batch_size, t.suite.shardable)]
-              for t in tasks if not store.has_task(t.key)}
+    temperature = fit_run_temperature(store, spec, model, data, calibration, progress)
+    jobs = shard_jobs(tasks, store, len(data), data.num_classes, shard_size, spec.batch_size)
     metas = {t.key: {"suite": t.suite.name, "condition": t.condition.name, "params": t.condition.params,
                      "model": spec.model, "dataset": spec.data} for t in tasks}
 
     def merge_if_complete(key: str) -> None:
-        if all(store.has_shard(key, job.name) for job in shards[key]):
-            store.merge_shards(key, [job.name for job in shards[key]], metas[key])
+        names = [job.name for job in jobs[key]]
+        if all(store.has_shard(key, name) for name in names):
+            store.merge_shards(key, names, metas[key])
 
-    todo = [job for jobs in shards.values() for job in jobs if not store.has_shard(job.task_key, job.name)]
-    for key in {k for k, jobs in shards.items() if jobs and not any(j in todo for j in jobs)}:
+    unique = {job.key: job for task_jobs in jobs.values() for job in task_jobs}.values()
+    todo = [replace(job, tasks=pending) for job in unique
+            if (pending := tuple((k, c) for k, c in job.tasks if not store.has_shard(k, job.name)))]
+    for key in jobs:
         merge_if_complete(key)  # a run killed between its last shard and the merge
     payload = Payload(f"{store.root.resolve()}:{model.fingerprint}", model, data, spec.seed, options, temperature,
-                      spec.batch_size, str(store.root), spec.data)
+                      spec.batch_size, str(store.root), spec.limit)
     with progress.bar(len(todo), "shards", "shard") as bar:
-        def on_done(job: ShardJob, records: Records) -> None:
-            store.save_shard(job.task_key, job.name, records)
-            merge_if_complete(job.task_key)
+        def on_done(job: ShardJob, records: list[Records]) -> None:
+            for (key, _), task_records in zip(job.tasks, records, strict=True):
+                store.save_shard(key, job.name, task_records)
+                merge_if_complete(key)
             bar.update()
 
         (executor or InProcessExecutor(progress)).run(payload, todo, on_done)

@@ -23,6 +23,7 @@ class EvalSpec:
     arch: str | None = None
     trust_checkpoint: bool = False
     calibration_data: str | None = "auto"
+    data_workers: int | None = None  # decode threads (None: the CPUs available); never changes a number
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
