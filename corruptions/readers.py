@@ -77,6 +77,9 @@ class NpyVariantReader:
         corruption, severity = variant.split("/")
         return np.asarray(self._array(corruption)[(int(severity) - 1) * self.n + rows])
 
+    def image_shape(self, row: int, variant: str | None) -> tuple[int, int, int]:
+        return tuple(self._array((variant or self.variants[0]).split("/")[0]).shape[1:])
+
     def digest(self, rows: np.ndarray) -> str:
         corruptions = sorted({v.split("/")[0] for v in self.variants})
         stats = [(st.st_size, st.st_mtime_ns) for st in (os.stat(self.root / f"{c}.npy") for c in corruptions)]

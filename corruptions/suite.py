@@ -93,11 +93,7 @@ class CorruptionSuite(BaseSuite):
     def _on_the_fly(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]:
         data, model = ctx.data, ctx.model
         corrupted = [cond for cond in conditions if cond.name != "clean"]
-        params: dict[str, str] = {}
-        if corrupted and len(data):
-            check_size(*data.image_shape[:2])
-            note = _once(ctx.progress.note)
-            params = {p: resolve_params(p, data.image_shape[:2], note) for p in {c.params["params"] for c in corrupted}}
+        params: dict[str, str] = {}  # the parameter sets, chosen by the size of the first batch
         seeds = {cond.name: sample_seeds(ctx.seed, data.ids, cond.params["corruption"], cond.params["severity"])
                  for cond in corrupted}
         chunks: dict[str, list[np.ndarray]] = {cond.name: [] for cond in conditions}
@@ -106,6 +102,10 @@ class CorruptionSuite(BaseSuite):
             start = 0
             for batch in data.batches(ctx.batch_size):
                 rows = slice(start, start + len(batch))
+                if corrupted and not params:
+                    check_size(*batch.shape[1:3])
+                    note = _once(ctx.progress.note)
+                    params = {p: resolve_params(p, batch.shape[1:3], note) for p in {c.params["params"] for c in corrupted}}
                 on_device = None
                 for cond in conditions:
                     if cond.name == "clean":

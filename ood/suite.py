@@ -171,6 +171,8 @@ class OODSuite(BaseSuite):
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
         """OOD metrics; the ID resamples are keyed by the run seed only, so every task of the run shares them."""
         t = records.table
+        if not len(t):  # a set skipped for this data (see run)
+            return []
         return ood_metric_rows(t["score"].to_numpy(), t["is_ood"].to_numpy(bool), (seed_parts[0], "ood-id"),
                                seed_parts)
 

@@ -45,7 +45,7 @@ def test_cifar10c_reader(cifar10c_dir):
     with pytest.raises(DataError, match="only a test split"):
         load_data(f"cifar10c:{root}", "val")
     with pytest.raises(DataError, match="only corrupted images"):
-        data.images
+        _ = data.images
 
 
 def test_suite_on_a_precomputed_set(cifar10c_dir, digits_model):
@@ -103,7 +103,7 @@ def test_imagenetc_reader(tmp_path):
         load_data(f"imagenetc:{tmp_path}?corruptions=snow&severities=1")
     (tmp_path / "fog" / "2" / WNIDS[1] / "ILSVRC2012_val_00000002.JPEG").unlink()  # a variant lacks an image
     with pytest.raises(DataError, match="missing image .*fog/2/n01443537/ILSVRC2012_val_00000002.JPEG"):
-        load_data(f"imagenetc:{tmp_path}").fingerprint
+        _ = load_data(f"imagenetc:{tmp_path}").fingerprint
 
 
 def test_suite_on_imagenetc(tmp_path):

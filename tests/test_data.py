@@ -231,9 +231,9 @@ def test_imagefolder_errors(tmp_path):
     for rel, (size, color, fmt) in FOLDER_IMAGES.items():
         write_image(tmp_path / "mixed" / rel, size, color, fmt)
     with pytest.raises(DataError, match="b.jpg is 70x50 .*resize"):  # mixed sizes need ?resize=&crop=, found on read
-        load_data(f"imagefolder:{tmp_path / 'mixed'}").images
+        _ = load_data(f"imagefolder:{tmp_path / 'mixed'}").images
     with pytest.raises(DataError, match="crop"):
-        load_data(f"imagefolder:{tmp_path / 'mixed'}?resize=16&crop=20").images
+        _ = load_data(f"imagefolder:{tmp_path / 'mixed'}?resize=16&crop=20").images
     write_image(tmp_path / "split" / "train" / "a" / "x.png", (8, 8), (1, 2, 3), "PNG")
     with pytest.raises(DataError, match="'test' or 'val'"):
         load_data(f"imagefolder:{tmp_path / 'split'}")
@@ -241,7 +241,7 @@ def test_imagefolder_errors(tmp_path):
     (tmp_path / "broken" / "a" / "x.png").write_bytes(b"not a png")
     broken = load_data(f"imagefolder:{tmp_path / 'broken'}")  # opening reads the index only
     with pytest.raises(DataError, match="cannot read image .*x.png"):
-        broken.images
+        _ = broken.images
 
 
 # ---------------------------------------------------------------- npz:FILE

@@ -86,6 +86,11 @@ class FileReader:
             self._check_shape(image, folder / self.relpaths[r])
         return np.stack(images) if images else np.zeros((0, *(self._shape or (0, 0, 3))), np.uint8)
 
+    def image_shape(self, row: int, variant: str | None) -> tuple[int, int, int]:
+        if self._shape is None:
+            self.read(np.array([row]), variant)
+        return tuple(self._shape)
+
     def _check_shape(self, image: np.ndarray, path: Path) -> None:
         if self._shape is None:
             self._shape = image.shape

@@ -11,7 +11,6 @@ import hashlib
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -20,7 +19,7 @@ from ..errors import DataError
 from ..fingerprint import hash_arrays
 from .stream import prefetched
 
-MATERIALISE_WARN_BYTES = 1 << 30  # `.images` warns above this size: iterate `batches()` instead
+MATERIALISE_WARN_IMAGES = 10_000  # `.images` of files warns above this count: iterate `batches()` instead
 
 
 class Reader(Protocol):
@@ -32,6 +31,9 @@ class Reader(Protocol):
     def read(self, rows: np.ndarray, variant: str | None) -> np.ndarray:
         """uint8 (len(rows), H, W, 3) images of `rows` (of `variant`, when the reader has variants)."""
 
+    def image_shape(self, row: int, variant: str | None) -> tuple[int, int, int]:
+        """(H, W, 3) of every image (from `row` if not known yet)."""
+
     def digest(self, rows: np.ndarray) -> str:
         """Identity of the pixels at `rows` (every variant), computed without decoding files."""
 
@@ -41,11 +43,19 @@ class Reader(Protocol):
 
 @dataclass(frozen=True)
 class Origin:
-    """How a source was opened: `load_data(spec, split, limit)` opens it again, anywhere the spec's paths exist."""
+    """How a source was made: `load_data(spec, split, limit)` opens it again, anywhere the spec's paths exist, and
+    `index` (None: all of it; a range or positions) picks the samples of a subset of what that opens."""
 
     spec: str
     split: str
     limit: int | None = None
+    index: range | np.ndarray | None = None
+
+    def take(self, index: np.ndarray | slice, n: int) -> Origin:
+        """The origin of the subset `index` of the `n` samples this origin gives (a slice stays a range)."""
+        current = range(n) if self.index is None else self.index
+        taken = current[index] if isinstance(index, slice) else np.asarray(current)[index]
+        return replace(self, index=taken)
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +99,7 @@ class DataSource:
     def __reduce_ex__(self, protocol):
         if self.origin is None:  # arrays handed over by the caller: they travel as they are
             return super().__reduce_ex__(protocol)
-        return _reopen, (self.origin, self.positions, self.variant, self.fingerprint)
+        return _reopen, (self.origin, self.variant, self.fingerprint)
 
     # ------------------------------------------------------------------ pixels
     def read(self, index: np.ndarray | slice) -> np.ndarray:
@@ -110,20 +120,18 @@ class DataSource:
 
     @property
     def images(self) -> np.ndarray:
-        """Every image in memory at once (a convenience for small sets; warns above 1 GiB)."""
-        if len(self):
-            size = self.read(slice(0, 1)).nbytes * len(self)
-            if size > MATERIALISE_WARN_BYTES and not self.reader.in_memory:
-                warnings.warn(f"{self.name}: materialising {len(self)} images ({size / 2**30:.1f} GiB) in memory; "
-                              "iterate source.batches(batch_size) instead", stacklevel=2)
+        """Every image in memory at once (a convenience for small sets; warns above 10,000 decoded images)."""
+        if len(self) > MATERIALISE_WARN_IMAGES and not self.reader.in_memory:
+            warnings.warn(f"{self.name}: decoding all {len(self)} images into memory; iterate "
+                          "source.batches(batch_size) instead", stacklevel=2)
         return self.read(slice(None))
 
-    @cached_property
+    @property
     def image_shape(self) -> tuple[int, int, int]:
-        """(H, W, 3) of the images (read from the first one)."""
+        """(H, W, 3) of the images (known to the reader, or read from the first one)."""
         if not len(self):
             raise DataError(f"{self.name} has no samples; point the data spec at a non-empty set")
-        return tuple(self.read(slice(0, 1)).shape[1:])
+        return self.reader.image_shape(self.positions[0], self.variant)
 
     # ------------------------------------------------------------------ identity
     @property
@@ -144,8 +152,9 @@ class DataSource:
     # ------------------------------------------------------------------ views
     def subset(self, index: np.ndarray | slice) -> DataSource:
         """The samples at `index` (positions in this source), keeping their ids; nothing is read."""
+        origin = None if self.origin is None else self.origin.take(index, len(self))
         return replace(self, positions=self.positions[index], labels=self.labels[index], ids=self.ids[index],
-                       _fingerprint=None)
+                       origin=origin, _fingerprint=None)
 
     def limit(self, n: int | None) -> DataSource:
         """A deterministic subset of `n` samples chosen by id (the same ids whatever the load order); nothing is
@@ -159,8 +168,8 @@ class DataSource:
         keys = np.array([derive_seed("limit", i) for i in self.ids.tolist()], dtype=np.uint64)
         chosen = np.sort(np.argsort(keys, kind="stable")[:n])
         limited = self.subset(chosen)
-        origin = None if self.origin is None else replace(self.origin, limit=n)
-        return replace(limited, origin=origin)
+        exact = self.origin is not None and self.origin.index is None and self.origin.limit is None
+        return replace(limited, origin=replace(self.origin, limit=n, index=None) if exact else limited.origin)
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -174,16 +183,14 @@ class DataSource:
         return replace(self, variant=variant, _fingerprint=None)
 
 
-def _reopen(origin: Origin, positions: np.ndarray, variant: str | None, fingerprint: str) -> DataSource:
-    """Open `origin` again (in a worker process), take the same samples, and check they are still the same data."""
+def _reopen(origin: Origin, variant: str | None, fingerprint: str) -> DataSource:
+    """Open `origin` again (in a worker process) and check it is still the data the sender had."""
     from . import load_data
 
     source = load_data(origin.spec, origin.split, origin.limit)
-    index = np.searchsorted(source.positions, positions)
-    if not np.array_equal(source.positions[np.minimum(index, len(source) - 1)], positions):
-        raise DataError(f"{origin.spec} ({origin.split}) no longer holds the samples of the run; keep the data "
-                        "fixed during a run, at the same path on every node")
-    source = source.subset(index)
+    if origin.index is not None:
+        source = source.subset(origin.index if isinstance(origin.index, np.ndarray) else
+                               slice(origin.index.start, origin.index.stop, origin.index.step))
     source = source if variant is None else source.with_variant(variant)
     if source.fingerprint != fingerprint:
         raise DataError(f"{origin.spec} ({origin.split}) changed while the run was going (fingerprint "
@@ -206,6 +213,9 @@ class ArrayReader:
 
     def read(self, rows: np.ndarray, variant: str | None) -> np.ndarray:
         return np.asarray(self.images[rows])
+
+    def image_shape(self, row: int, variant: str | None) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
 
     def digest(self, rows: np.ndarray) -> str:
         return hash_arrays(self.read(rows, None))

@@ -83,13 +83,20 @@ def check_compatible(model: Classifier, data: DataSource) -> None:
                          "pick the matching model (e.g. ?num_classes=" f"{data.num_classes}) or data set")
 
 
-def check_disjoint(fit: DataSource, evaluated: DataSource, purpose: str) -> None:
-    """Refuse fitting on images that are also evaluated (same file, or same pixels for in-memory sets)."""
-    shared = np.isin(fit.origins(), evaluated.origins())
-    if shared.any():
-        raise DataError(f"{fit.name} shares {int(shared.sum())} of its {len(fit)} images with the evaluated set "
+LEAK_SHARE = 0.05  # above this share of the fitting set found in the evaluated set, fitting is refused
+
+
+def check_disjoint(fit: DataSource, evaluated: DataSource, purpose: str, progress: Progress) -> None:
+    """Refuse fitting on the evaluated images (same file, or same pixels for in-memory sets); a few shared images
+    (exact duplicates inside a data set) only draw a warning."""
+    shared = int(np.isin(fit.origins(), evaluated.origins()).sum())
+    if shared > LEAK_SHARE * len(fit):
+        raise DataError(f"{fit.name} shares {shared} of its {len(fit)} images with the evaluated set "
                         f"{evaluated.name}; {purpose} on them would score the model on its own fitting data: pass "
                         "a disjoint --calibration-data, or ?holdout=N on an image folder")
+    if shared:
+        progress.note(f"warning: {fit.name} shares {shared} of its {len(fit)} images with {evaluated.name} "
+                      f"(exact duplicates?); kept for {purpose}")
 
 
 def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, data: DataSource,
@@ -110,7 +117,7 @@ def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, data
     if calibration is None:
         return None
     check_compatible(model, calibration)
-    check_disjoint(calibration, data, "fitting the temperature")
+    check_disjoint(calibration, data, "fitting the temperature", progress)
     logits = model.predict_stream(calibration.batches(spec.batch_size))
     t = fit_temperature(logits, calibration.labels)
     write_json(store.root / CALIBRATION, {
