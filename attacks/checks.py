@@ -47,9 +47,10 @@ def model_checks(model: Classifier, read: Callable[[np.ndarray], np.ndarray], la
     probability = bool(first.min() > -PROB_TOL and first.max() < 1 + PROB_TOL
                        and (first.sum(dim=1) - 1).abs().max() < PROB_TOL)
     chosen = np.flatnonzero(correct)[:CHECK_POINTS]
-    share = zero_gradient_share(model, read(chosen), labels[chosen])
+    checked = labels[chosen]
+    share = zero_gradient_share(model, read(chosen), checked)
     return {"randomized": change > RANDOM_TOL or flips, "max_logit_change": change,
-            "probability_output": probability, "zero_grad_share": share}
+            "probability_output": probability, "zero_grad_share": share, "zero_grad_points": len(checked)}
 
 
 def zero_gradient_share(model: Classifier, images: np.ndarray, labels: np.ndarray) -> float:

@@ -5,7 +5,8 @@ Records are `classification_records` of the recorded example per point (see engi
 `perturbation_linf`, `perturbation_l2` and `queries` (nominal model passes spent: iterations x EOT x targets, or
 Square queries, summed over the attacks and restarts that ran on the point). Metrics: the calibration metrics
 of BaseSuite on those examples (raw and `_ts` with the clean-fitted temperature), plus `robust_acc`,
-`clean_acc`, `attack_success_rate` (broken / clean-correct), `max_perturbation_linf|l2`, `zero_grad_share`,
+`clean_acc`, `attack_success_rate` (broken / clean-correct; its `n` counts the clean-correct points),
+`max_perturbation_linf|l2`, `zero_grad_share` (`n`: the points checked),
 and sanity flags as rows `flag_<name>` with value 0 or 1 (attacks/checks.py says what each means).
 
 Eps sweeps reuse work: the outcome at eps_k starts from the outcome at the next smaller eps of the same sweep
@@ -28,7 +29,7 @@ from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
-from .checks import condition_flags, model_checks, sweep_flag
+from .checks import CHECK_POINTS, condition_flags, model_checks, sweep_flag
 from .engine import PointState, run_sequence
 from .registry import AttackConfig, check_norm, parse_sequence
 from .threat import parse_eps, parse_norm
@@ -160,20 +161,22 @@ class AttackSuite(BaseSuite):
         rows = super().metrics(records, temperature, seed_parts)
         table, n = records.table, len(records.table)
         clean, success, robust = self._accuracies(table)
-        ratios = {"robust_acc": (robust, None), "clean_acc": (clean, None),
-                  "attack_success_rate": (success, clean)}
-        for name, (num, den) in ratios.items():
+        ones = np.ones(n)
+        ratios = {"robust_acc": (robust, ones), "clean_acc": (clean, ones), "attack_success_rate": (success, clean)}
+        for name, (num, den) in ratios.items():  # `n` of a ratio is its denominator's count
             def metric(w, num=num, den=den):
-                return (w @ num) / (w @ den if den is not None else w.sum(axis=1))
+                return (w @ num) / (w @ den)
             with np.errstate(invalid="ignore", divide="ignore"):
                 value, low, high = bootstrap({name: metric}, n, *seed_parts)[name]
-            rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": n})
-        extra = {"max_perturbation_linf": float(table["perturbation_linf"].max()) if n else np.nan,
-                 "max_perturbation_l2": float(table["perturbation_l2"].max()) if n else np.nan,
-                 "zero_grad_share": records.info["checks"]["zero_grad_share"]}
-        extra.update({f"flag_{k}": v for k, v in self._flags(records).items()})
-        rows += [{"metric": k, "value": float(v), "ci_low": np.nan, "ci_high": np.nan, "n": n}
-                 for k, v in extra.items()]
+            rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": int(den.sum())})
+        checks = records.info["checks"]  # records written before the count was kept: the check's cap (exact unsharded)
+        checked = checks.get("zero_grad_points", min(CHECK_POINTS, int(clean.sum())))
+        extra = {"max_perturbation_linf": (float(table["perturbation_linf"].max()) if n else np.nan, n),
+                 "max_perturbation_l2": (float(table["perturbation_l2"].max()) if n else np.nan, n),
+                 "zero_grad_share": (checks["zero_grad_share"], checked)}
+        extra.update({f"flag_{k}": (v, n) for k, v in self._flags(records).items()})
+        rows += [{"metric": k, "value": float(v), "ci_low": np.nan, "ci_high": np.nan, "n": count}
+                 for k, (v, count) in extra.items()]
         return rows
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:

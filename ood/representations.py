@@ -116,7 +116,7 @@ def extract(model: Classifier, batches: Iterable[np.ndarray], labels: np.ndarray
         elif mode == "separate":
             feats_out.append(model.features(x).float().cpu())
     logits_np = torch.cat(logits_out).numpy() if logits_out else np.zeros((0, model.num_classes), np.float32)
-    check_logits(logits_np, model.num_classes, model.name)
+    check_logits(logits_np, model.name)
     features = torch.cat(feats_out).numpy() if feats_out else None
     head = None
     if mode == "hook":

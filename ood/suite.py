@@ -9,11 +9,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from robustbench_local.data import SCHEMES, DataSource, load_data
+from robustbench_local.data import DataSource, load_data, parse_data_spec
 from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import DataError, SpecError
 from robustbench_local.records import Records, ood_records
-from robustbench_local.specs import parse_spec
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
 from .builtin_sets import OOD_SETS, SIZE
@@ -43,7 +42,7 @@ def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
         kind, sep, spec = entry.partition("=")
         if not sep or kind not in KINDS:
             kind, spec = "", entry
-        parsed = parse_spec(spec, "data", set(SCHEMES))
+        parsed = parse_data_spec(spec)
         if parsed.scheme == "builtin" and parsed.target not in builtin_datasets():
             raise SpecError(f"unknown built-in data set {parsed.target!r}; OOD sets: {', '.join(OOD_SETS)}")
         default = OOD_SETS[parsed.target].kind if parsed.target in OOD_SETS else "far"
@@ -55,7 +54,7 @@ def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
 
 def set_label(spec: str) -> str:
     """Short name of an OOD data spec for condition names: `noise-uniform`, `imagefolder-textures`."""
-    parsed = parse_spec(spec, "data", set(SCHEMES))
+    parsed = parse_data_spec(spec)
     if parsed.scheme == "builtin":
         return parsed.target.removeprefix("ood-")
     return f"{parsed.scheme}-{PurePath(parsed.target.rstrip('/')).name or parsed.target}"
@@ -140,7 +139,7 @@ class OODSuite(BaseSuite):
     def _ood_spec(spec: str, ctx: TaskContext) -> str | None:
         """`spec`, with built-in OOD sets drawn at the ID images' size; None for a digit-specific set next to data
         that is not the digits."""
-        parsed = parse_spec(spec, "data", set(SCHEMES))
+        parsed = parse_data_spec(spec)
         if parsed.scheme != "builtin" or parsed.target not in OOD_SETS or "size" in parsed.options:
             return spec
         if OOD_SETS[parsed.target].digits_only and not ctx.data.name.startswith("builtin:digits"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import RunError
+from .errors import RunError, SpecError
 from .records import Records
 from .runner.store import CALIBRATION, MANIFEST, RunStore, atomic_write
 
@@ -53,7 +53,8 @@ class RunResult:
         raise KeyError(f"{self.root} has no task {suite}/{condition}")
 
     def metric(self, metric: str, suite: str | None = None, condition: str | None = None) -> float:
-        """The value of one metric (first match), e.g. run.metric('acc', 'clean')."""
+        """The value of one metric, e.g. run.metric('acc', 'clean'); name the suite and condition wherever the
+        run has the metric under several (run.metric('robust_acc', 'attacks', 'pgd:Linf:8/255'))."""
         m = self.metrics
         m = m[m.metric == metric]
         if suite:
@@ -62,6 +63,10 @@ class RunResult:
             m = m[m.condition == condition]
         if m.empty:
             raise KeyError(f"no metric {metric!r} (suite={suite}, condition={condition}) in {self.root}")
+        if len(m) > 1:
+            where = "condition" if suite else "suite and condition"
+            found = ", ".join(f"{s}/{c}" if not suite else repr(c) for s, c in zip(m.suite, m.condition))
+            raise SpecError(f"{self.root} has {len(m)} values of {metric!r}; pass the {where}, one of: {found}")
         return float(m.value.iloc[0])
 
 

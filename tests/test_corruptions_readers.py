@@ -113,7 +113,8 @@ def test_suite_on_imagenetc(tmp_path):
 
     write_imagenetc(tmp_path, [("fog", 1), ("fog", 2)], files_per_class=2, size=(32, 32), seed=1)
     torch.manual_seed(0)
-    model = Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 1000)), 1000, name="tiny")
+    model = Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 1000)), 1000, (0.0,) * 3,
+                       (1.0,) * 3, name="tiny")
     run = evaluate(model, f"imagenetc:{tmp_path}", suites=["corruptions"], calibration_data=None,
                    corruptions="fog", severities="1,2")
     m = run.metrics.set_index(["condition", "metric"]).value

@@ -217,7 +217,7 @@ def test_ood_sets_follow_the_id_data(tmp_path, capsys):
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 64 * 64, 2))
-    model = Classifier(net, 2, name="tiny", feature_fn=lambda n, x: n[0](x))
+    model = Classifier(net, 2, (0.0,) * 3, (1.0,) * 3, name="tiny", feature_fn=lambda n, x: n[0](x))
     run = evaluate(model, f"imagefolder:{tmp_path / 'big'}", suites=["ood"], limit=5, quiet=False,
                    calibration_data=None, ood_data="builtin", detectors="msp", out=tmp_path / "run")
     err = capsys.readouterr().err

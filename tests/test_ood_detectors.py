@@ -210,12 +210,13 @@ def test_extract_counts_forward_passes_and_other_feature_layers():
     images = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
     extract(model, batched(images, 4))
     assert len(calls) == 3 + 1  # one pass per batch, plus one features() call to check the hook on batch 1
-    named = Classifier(model.net, 3, feature_fn=HeadInputFeatures("body.1"))  # pre-ReLU layer: not the head input
+    named = Classifier(model.net, 3, (0.0,) * 3, (1.0,) * 3,
+                       feature_fn=HeadInputFeatures("body.1"))  # pre-ReLU layer: not the head input
     r = extract(named, batched(images, 4))
     with torch.no_grad():
         assert np.allclose(r.features, named.features(torch.from_numpy(images).permute(0, 3, 1, 2) / 255.0))
     assert r.head is None
-    bare = extract(Classifier(model.net, 3), batched(images, 256))
+    bare = extract(Classifier(model.net, 3, (0.0,) * 3, (1.0,) * 3), batched(images, 256))
     assert bare.features is None and bare.head is None
     with pytest.raises(ModelError, match="classifier head"):
         build("react").fit(None, r).score(r)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -138,3 +139,20 @@ def test_cli_misuse_is_one_line_and_exit_2(tmp_path, toy, args, message):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+
+
+def test_metric_asks_for_the_condition_when_a_suite_has_several(tmp_path):
+    rows = [("clean", "clean", "acc", 0.9), ("attacks", "pgd:Linf:0", "robust_acc", 0.9),
+            ("attacks", "pgd:Linf:8/255", "robust_acc", 0.2), ("corruptions", "fog/1", "acc", 0.7)]
+    pd.DataFrame(rows, columns=["suite", "condition", "metric", "value"]).to_csv(tmp_path / "metrics.csv", index=False)
+    run = rbl.results.RunResult(tmp_path)
+    assert run.metric("robust_acc", "attacks", "pgd:Linf:8/255") == 0.2
+    assert run.metric("acc", "clean") == 0.9
+    with pytest.raises(SpecError, match=re.escape("2 values of 'robust_acc'; pass the condition, one of: "
+                                                  "'pgd:Linf:0', 'pgd:Linf:8/255'")):
+        run.metric("robust_acc", "attacks")
+    with pytest.raises(SpecError, match=re.escape("pass the suite and condition, one of: clean/clean, "
+                                                  "corruptions/fog/1")):
+        run.metric("acc")
+    with pytest.raises(KeyError, match="no metric"):
+        run.metric("robust_acc", "attacks", "pgd:Linf:1/255")

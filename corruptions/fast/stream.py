@@ -23,5 +23,5 @@ def corrupted_logits(model: Classifier, clean: torch.Tensor, corruption: str, se
     with frozen_mode(model):
         corrupted = corrupt_tensor(clean, corruption, severity, [int(v) for v in seeds], params)
         logits = model(corrupted.float().div_(255)).float().cpu().numpy()
-    check_logits(logits, model.num_classes, model.name)
+    check_logits(logits, model.name)
     return logits

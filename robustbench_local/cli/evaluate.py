@@ -77,7 +77,8 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
 
     \b
     MODEL forms: builtin:NAME, torchvision:NAME[?weights=PATH&num_classes=K], timm:NAME[?weights=PATH],
-    torchscript:PATH, export:PATH.pt2, python:pkg.module:factory, or PATH.safetensors|.pt with --arch.
+    torchscript:PATH?norm=N, export:PATH.pt2?norm=N, python:pkg.module:factory?norm=N (N: imagenet, cifar10,
+    none, or mean=a,b,c&std=a,b,c), or PATH.safetensors|.pt with --arch.
     \b
     Example:
       rbl evaluate builtin:digits-cnn --data builtin:digits --suite clean --limit 200 --out runs/demo

@@ -7,8 +7,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..errors import SpecError
-from ..specs import parse_spec
+from ..specs import Spec, parse_spec
 from .source import DataSource, Origin
 
 Opener = Callable[[str, str, dict[str, str]], DataSource]  # (target, split, options) -> source
@@ -44,26 +43,17 @@ SCHEMES: dict[str, Scheme] = {
 }
 
 
+def parse_data_spec(text: str) -> Spec:
+    """`text` parsed as a data spec (unknown schemes and options refused)."""
+    return parse_spec(text, "data", {name: scheme.options for name, scheme in SCHEMES.items()})
+
+
 def load_data(spec: str, split: str = "test", limit: int | None = None) -> DataSource:
     """Open a data spec's `split` ('train', 'val', 'test') by reading its index; `limit` keeps a deterministic
     subset by id, chosen before any image is read."""
-    s = parse_spec(spec, "data", set(SCHEMES))
-    scheme = SCHEMES[s.scheme]
-    check_options(s.options, scheme.options, spec)
-    source = scheme.open(s.target, split, s.options)
+    s = parse_data_spec(spec)
+    source = SCHEMES[s.scheme].open(s.target, split, s.options)
     return replace(source, origin=Origin(spec, split)).limit(limit)
 
 
-def check_options(given: dict[str, str], declared: tuple[str, ...], spec: str) -> None:
-    """Refuse query options the scheme does not read, suggesting the closest one."""
-    import difflib
-
-    for key in given:
-        if key not in declared:
-            close = difflib.get_close_matches(key, declared, n=1)
-            hint = f"did you mean ?{close[0]}=" if close else \
-                f"it takes {', '.join(f'?{o}=' for o in declared)}" if declared else "it takes no options"
-            raise SpecError(f"data spec {spec!r}: unknown option ?{key}=; {hint}")
-
-
-__all__ = ["SCHEMES", "DataSource", "Origin", "Scheme", "load_data"]
+__all__ = ["SCHEMES", "DataSource", "Origin", "Scheme", "load_data", "parse_data_spec"]

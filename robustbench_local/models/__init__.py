@@ -20,6 +20,15 @@ LOADERS = {
     "export": load_export,
     "python": load_python,
 }
+NORM = ("norm", "mean", "std")
+OPTIONS = {  # scheme -> the ?options its loader reads; python: checks them against its factory's keywords
+    "builtin": (*NORM, "weights", "input_size", "num_classes"),
+    "torchvision": (*NORM, "weights", "input_size", "num_classes", "features"),
+    "timm": (*NORM, "weights", "input_size", "num_classes"),
+    "torchscript": (*NORM, "input_size", "num_classes"),
+    "export": (*NORM, "num_classes"),
+    "python": None,
+}
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
@@ -34,13 +43,15 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
         if arch is None:
             raise SpecError(f"{spec} is a weights file; say which architecture it belongs to with "
                             "--arch (e.g. --arch torchvision:resnet18?num_classes=10)")
-        parsed = parse_spec(arch, "model", set(LOADERS))
+        parsed = parse_spec(arch, "model", OPTIONS)
+        if "weights" in parsed.options:
+            raise SpecError(f"--arch {arch} names weights too; the weights come from {spec}: drop ?weights=")
         parsed = Spec(parsed.scheme, parsed.target, {**parsed.options, "weights": "none"})
         model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
         apply_state_dict(model.net, read_state_dict(spec, trust_checkpoint), spec)
         model.name = f"{Path(spec).name} ({arch})"
     else:
-        parsed = parse_spec(spec, "model", set(LOADERS))
+        parsed = parse_spec(spec, "model", OPTIONS)
         model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
     return model.to(pick_device(device)).eval()
 
@@ -48,6 +59,7 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
 __all__ = [
     "BUILTIN_MODELS",
     "LOADERS",
+    "OPTIONS",
     "Classifier",
     "check_logits",
     "frozen_mode",

@@ -95,9 +95,6 @@ def load_export(spec: Spec, trust: bool) -> Classifier:
     shape = _input_shape(program)
     batch = shape[0]
     module = FixedBatch(program.module(), batch) if isinstance(batch, int) else ExportedNet(program.module())
-    size = tuple(int(s) for s in shape[-2:])
-    with torch.no_grad():
-        probe = module(torch.zeros(1, *(int(s) for s in shape[1:])))
-    num_classes = _int(spec, "num_classes", None) or int(probe.shape[1])
-    mean, std = normalisation(spec, "none")
-    return Classifier(module, num_classes, mean, std, size, None, str(spec))
+    mean, std = normalisation(spec, None)
+    return Classifier(module, _int(spec, "num_classes", None), mean, std, tuple(int(s) for s in shape[-2:]), None,
+                      str(spec))
