@@ -20,7 +20,7 @@ from robustbench_local.data.files import FileReader, Transform, list_images
 from robustbench_local.data.imagefolder import imagenet_wnids, positive_int, transform_of
 from robustbench_local.data.source import DataSource
 from robustbench_local.errors import DataError
-from robustbench_local.fingerprint import hash_arrays
+from robustbench_local.fingerprint import digest64
 
 from .names import ALL, parse_corruptions, parse_severities
 
@@ -80,10 +80,11 @@ class NpyVariantReader:
     def image_shape(self, row: int, variant: str | None) -> tuple[int, int, int]:
         return tuple(self._array((variant or self.variants[0]).split("/")[0]).shape[1:])
 
-    def digest(self, rows: np.ndarray) -> str:
+    def sample_digests(self, rows: np.ndarray) -> np.ndarray:
+        """Per row: its position, the variants and the sizes and modification times of their files."""
         corruptions = sorted({v.split("/")[0] for v in self.variants})
-        stats = [(st.st_size, st.st_mtime_ns) for st in (os.stat(self.root / f"{c}.npy") for c in corruptions)]
-        return hash_arrays(rows, np.array(stats, np.int64), np.array(self.variants))
+        stats = [f"{st.st_size}:{st.st_mtime_ns}" for st in (os.stat(self.root / f"{c}.npy") for c in corruptions)]
+        return np.array([digest64(r, *self.variants, *stats) for r in rows.tolist()], np.uint64)
 
     def origins(self, rows: np.ndarray) -> np.ndarray:
         return np.array([f"{self.root.resolve()}#{r}" for r in rows.tolist()])

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
-from ..fingerprint import hash_arrays
+from ..fingerprint import digest64
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp", ".gif"}
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
@@ -99,20 +99,22 @@ class FileReader:
             raise DataError(f"{path} is {image.shape[0]}x{image.shape[1]} after the transform but the set's images "
                             f"are {h}x{w}; pass ?resize=N&crop=N to bring every image to one size")
 
-    def digest(self, rows: np.ndarray) -> str:
-        """Relative paths, sizes and modification times of the files (every variant), and the transform."""
-        stats = []
-        for folder in [self.root / v for v in self.variants] or [self.root]:
-            for r in rows.tolist():
+    def sample_digests(self, rows: np.ndarray) -> np.ndarray:
+        """Per row: relative path, size and modification time of its file in every variant, and the transform."""
+        folders = [self.root / v for v in self.variants] or [self.root]
+        out = np.empty(len(rows), np.uint64)
+        for i, r in enumerate(rows.tolist()):
+            parts = [self.relpaths[r], repr(self.transform)]
+            for folder in folders:
                 path = folder / self.relpaths[r]
                 try:
                     st = os.stat(path)
                 except OSError:
                     raise DataError(f"missing image {path}; restore it, or restrict the set to what is present") \
                         from None
-                stats.append((st.st_size, st.st_mtime_ns))
-        return hash_arrays(self.relpaths[rows].astype(str), np.array(stats, dtype=np.int64).reshape(-1, 2),
-                           np.array([repr(self.transform), *self.variants]))
+                parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+            out[i] = digest64(*parts)
+        return out
 
     def origins(self, rows: np.ndarray) -> np.ndarray:
         base = self.root.resolve()

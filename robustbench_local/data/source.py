@@ -34,8 +34,8 @@ class Reader(Protocol):
     def image_shape(self, row: int, variant: str | None) -> tuple[int, int, int]:
         """(H, W, 3) of every image (from `row` if not known yet)."""
 
-    def digest(self, rows: np.ndarray) -> str:
-        """Identity of the pixels at `rows` (every variant), computed without decoding files."""
+    def sample_digests(self, rows: np.ndarray) -> np.ndarray:
+        """uint64 identity of each row's pixels (every variant), computed without decoding files."""
 
     def origins(self, rows: np.ndarray) -> np.ndarray:
         """Per-row identity of the source image (resolved file path or content digest), for leakage checks."""
@@ -75,6 +75,7 @@ class DataSource:
     origin: Origin | None = None
     variant: str | None = None
     _fingerprint: str | None = field(default=None, repr=False)
+    _digests: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.positions)
@@ -136,14 +137,23 @@ class DataSource:
     # ------------------------------------------------------------------ identity
     @property
     def fingerprint(self) -> str:
-        """Digest of the index (ids, labels, classes) and the pixels' identity (file stats, not pixels, for files);
-        computed once per source object."""
+        """Digest of the index (ids, labels, classes) and of every sample's pixels' identity (file stats, not pixels,
+        for files); computed once per source object."""
         if self._fingerprint is None:
-            digest = hash_arrays(self.labels, self.ids, np.array(self.class_names, dtype=str),
-                                 np.array([self.num_classes, *([] if self.variant is None else [0])]))
-            object.__setattr__(self, "_fingerprint", digest + self.reader.digest(self.positions)
-                               + (self.variant or ""))
+            object.__setattr__(self, "_fingerprint", self.index_fingerprint + hash_arrays(self.sample_digests()))
         return self._fingerprint
+
+    @property
+    def index_fingerprint(self) -> str:
+        """Digest of the index alone: ids, labels, class names, and the variant read."""
+        return hash_arrays(self.labels, self.ids, np.array(self.class_names, dtype=str),
+                           np.array([str(self.num_classes), self.variant or ""]))
+
+    def sample_digests(self) -> np.ndarray:
+        """uint64 identity of each sample's pixels (file path, size and time, or the pixels in memory), in order."""
+        if self._digests is None:
+            object.__setattr__(self, "_digests", self.reader.sample_digests(self.positions))
+        return self._digests
 
     def origins(self) -> np.ndarray:
         """Per-sample identity of the source image (resolved path or content digest)."""
@@ -154,7 +164,7 @@ class DataSource:
         """The samples at `index` (positions in this source), keeping their ids; nothing is read."""
         origin = None if self.origin is None else self.origin.take(index, len(self))
         return replace(self, positions=self.positions[index], labels=self.labels[index], ids=self.ids[index],
-                       origin=origin, _fingerprint=None)
+                       origin=origin, _fingerprint=None, _digests=None)
 
     def limit(self, n: int | None) -> DataSource:
         """A deterministic subset of `n` samples chosen by id (the same ids whatever the load order); nothing is
@@ -180,7 +190,7 @@ class DataSource:
         """The same samples as rendered in `variant`."""
         if variant not in self.variants:
             raise DataError(f"{self.name} holds no {variant!r}; it holds {', '.join(self.variants) or 'no variants'}")
-        return replace(self, variant=variant, _fingerprint=None)
+        return replace(self, variant=variant, _fingerprint=None, _digests=None)
 
 
 def _reopen(origin: Origin, variant: str | None, fingerprint: str) -> DataSource:
@@ -217,8 +227,9 @@ class ArrayReader:
     def image_shape(self, row: int, variant: str | None) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])
 
-    def digest(self, rows: np.ndarray) -> str:
-        return hash_arrays(self.read(rows, None))
+    def sample_digests(self, rows: np.ndarray) -> np.ndarray:
+        return np.array([int.from_bytes(hashlib.blake2b(self.images[r].tobytes(), digest_size=8).digest(), "little")
+                         for r in rows.tolist()], np.uint64)
 
     def origins(self, rows: np.ndarray) -> np.ndarray:
         return np.array([hashlib.blake2b(self.images[r].tobytes(), digest_size=16).hexdigest() for r in rows.tolist()])
