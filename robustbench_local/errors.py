@@ -1,4 +1,5 @@
 """Typed errors. Each message names the problem and the fix; the CLI prints it on one line, exit code 2."""
+from pathlib import Path
 
 
 class RBLError(Exception):
@@ -27,3 +28,9 @@ class RunError(RBLError):
 
 class IncompatibleRuns(RBLError):
     """Two runs that cannot be compared (different data, ids or class counts)."""
+
+
+def os_reason(path: Path, exc: OSError) -> str:
+    """Why `path` could not be opened or written, in words: names a parent that is a regular file."""
+    blocker = next((p for p in path.parents if p.is_file()), None)
+    return f"{blocker} is a file, not a directory" if blocker else exc.strerror or str(exc)
