@@ -10,6 +10,7 @@ import click
 from ..data import load_data
 from ..progress import Progress
 from .app import cli
+from .evaluate import data_workers_option
 
 PNG_LIMIT = 16
 BATCH = 64  # images corrupted and written at a time
@@ -37,9 +38,10 @@ BATCH = 64  # images corrupted and written at a time
 @click.option("--corruptions", "names", default="all", show_default=True,
               help="With --validate: corruptions to check (all, common, a category or NAME,...).")
 @click.option("--severities", default="1-5", show_default=True, help="With --validate: severities to check.")
+@data_workers_option
 @click.pass_context
 def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend, seed, limit, sheet_index, workers,
-            validate, model, names, severities) -> None:
+            validate, model, names, severities, data_workers) -> None:
     """Corrupt DATA's test images with --corruption at --severity; write PNGs and contact_sheet.png to --out.
 
     \b

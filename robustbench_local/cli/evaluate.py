@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..api import run_spec
-from ..data.stream import available_cpus
+from ..data.stream import available_cpus, set_workers
 from ..errors import SpecError
 from ..progress import Progress
 from ..runner import EvalSpec
@@ -14,6 +14,13 @@ from ..runner.executors import make_executor
 from ..suites import all_suites
 from .app import cli
 from .table import print_headline
+
+
+def data_workers_option(fn):
+    """`--data-workers N`: threads decoding image files ahead of the model (applied to this process when parsed)."""
+    return click.option("--data-workers", type=click.IntRange(min=1), callback=lambda ctx, param, n: set_workers(n) or n,
+                        help="Threads decoding image files ahead of the model (default: the CPUs available, here "
+                             f"{available_cpus()}); never changes a number.")(fn)
 
 
 def parse_fraction(text: str, flag: str) -> float:
@@ -67,8 +74,7 @@ def with_suite_options(fn):
 @click.option("--ray-address", help="Address of an existing Ray cluster (e.g. ray://head:10001); default: local.")
 @click.option("--shard-size", type=click.IntRange(min=1), help="Samples per shard (rounded up to a multiple of "
               "--batch-size); default: one shard per task (corruptions: shards whose logits fit in 256 MB).")
-@click.option("--data-workers", type=click.IntRange(min=1), help="Threads decoding image files ahead of the model "
-              f"(default: the CPUs available, here {available_cpus()}); never changes a number.")
+@data_workers_option
 @with_suite_options
 @click.pass_context
 def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
