@@ -162,12 +162,15 @@ class AttackSuite(BaseSuite):
         clean, success, robust = self._accuracies(table)
         ratios = {"robust_acc": (robust, None), "clean_acc": (clean, None),
                   "attack_success_rate": (success, clean)}
-        for name, (num, den) in ratios.items():
-            def metric(w, num=num, den=den):
-                return (w @ num) / (w @ den if den is not None else w.sum(axis=1))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                value, low, high = bootstrap({name: metric}, n, *seed_parts)[name]
-            rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": n})
+
+        def statistic(w: np.ndarray) -> dict[str, np.ndarray]:
+            return {name: (w @ num) / (w @ den if den is not None else w.sum(axis=1))
+                    for name, (num, den) in ratios.items()}
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            intervals = bootstrap(statistic, n, *seed_parts)
+        rows += [{"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": n}
+                 for name, (value, low, high) in intervals.items()]
         extra = {"max_perturbation_linf": float(table["perturbation_linf"].max()) if n else np.nan,
                  "max_perturbation_l2": float(table["perturbation_l2"].max()) if n else np.nan,
                  "zero_grad_share": records.info["checks"]["zero_grad_share"]}
