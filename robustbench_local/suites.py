@@ -11,7 +11,7 @@ import pandas as pd
 
 from .data import SampleSet
 from .errors import SpecError
-from .metrics import classification_metrics
+from .metrics import classification_metrics, predictions
 from .models import Classifier
 from .progress import Progress
 from .records import Records
@@ -86,7 +86,7 @@ class BaseSuite:
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
         labels = records.table["label"].to_numpy()
-        return classification_metrics(records.logits, labels, temperature, seed_parts)
+        return classification_metrics(predictions(records.logits, labels, temperature), seed_parts)
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
         return []
