@@ -268,11 +268,11 @@ def test_a_failed_start_leaves_the_folder_reusable(tmp_path):
     pd.testing.assert_frame_equal(metrics(Path(out)), metrics(tmp_path / "fresh"))
 
 
-def test_bad_calibration_data_writes_no_manifest(tmp_path):
+def test_bad_calibration_data_leaves_no_run_dir(tmp_path):
     three = write_val_npz(tmp_path / "three.npz", 0, num_classes=3)
     failed = rbl_cli(*RUN, "--out", str(tmp_path / "run"), "--calibration-data", three)
     assert_one_line_error(failed, "classes")
-    assert not (tmp_path / "run" / "manifest.json").exists()
+    assert not (tmp_path / "run").exists()
 
 
 def test_out_under_a_regular_file_is_one_line(tmp_path):

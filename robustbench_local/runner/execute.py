@@ -121,16 +121,16 @@ def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: s
     return t
 
 
-def run_manifest(spec: EvalSpec, options: dict[str, Any], model: Classifier, model_fingerprint: str,
-                 data: SampleSet, calibration: SampleSet | None) -> dict[str, Any]:
+def run_manifest(inputs: RunInputs) -> dict[str, Any]:
     """What a run dir is of (store.IDENTITY) and how it was made."""
+    spec, model, data, calibration = inputs.spec, inputs.model, inputs.data, inputs.calibration
     return {
-        "model": spec.model, "model_name": model.name, "model_fingerprint": model_fingerprint,
+        "model": spec.model, "model_name": model.name, "model_fingerprint": inputs.model_fingerprint,
         "num_classes": model.num_classes, "data": spec.data, "data_name": data.name,
         "data_fingerprint": data.fingerprint, "n_samples": len(data), "seed": spec.seed,
         "calibration_data": calibration.name if calibration is not None else None,
         "calibration_fingerprint": calibration.fingerprint if calibration is not None else None,
-        "spec": spec.to_dict(), "options": options, "versions": package_versions(),
+        "spec": spec.to_dict(), "options": inputs.options, "versions": package_versions(),
         "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -154,27 +154,50 @@ def _as_flags(identity: dict[str, Any]) -> str:
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in identity.items())
 
 
-def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
-              model: Classifier | None = None, data: SampleSet | None = None,
-              calibration: SampleSet | None = None, executor: Executor | None = None,
-              shard_size: int | None = None) -> RunStore:
-    """Run every unfinished shard of `spec` into the run dir `out`; finished shards and tasks are kept.
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run needs, loaded and checked; nothing is written yet."""
 
-    The run dir is held by this process throughout; every input is checked before anything is written to it."""
-    with run_lock(Path(out), progress):
-        return _run_tasks(spec, RunStore(out, progress), progress, model, data, calibration, executor, shard_size)
+    spec: EvalSpec
+    options: dict[str, Any]
+    tasks: list[Task]
+    model: Classifier
+    model_fingerprint: str
+    data: SampleSet
+    calibration: SampleSet | None
 
 
-def _run_tasks(spec: EvalSpec, store: RunStore, progress: Progress, model: Classifier | None, data: SampleSet | None,
-               calibration: SampleSet | None, executor: Executor | None, shard_size: int | None) -> RunStore:
+def load_inputs(spec: EvalSpec, progress: Progress = Progress(), model: Classifier | None = None,
+                data: SampleSet | None = None, calibration: SampleSet | None = None) -> RunInputs:
+    """Load and check every input of `spec` (suite options, model, data, calibration set); touches no run dir."""
     options = resolve_options([get_suite(n) for n in spec.suites], spec.options)
     tasks = plan(spec, options)
     model = model if model is not None else load_model(spec.model, spec.arch, spec.trust_checkpoint, seed=spec.seed)
     data = data if data is not None else load_data(spec.data, "test", spec.limit)
     check_compatible(model, data)
     calibration = calibration_set(spec, model, calibration, progress)
-    fingerprint = model.fingerprint
-    manifest = run_manifest(spec, options, model, fingerprint, data, calibration)
+    return RunInputs(spec, options, tasks, model, model.fingerprint, data, calibration)
+
+
+def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
+              model: Classifier | None = None, data: SampleSet | None = None,
+              calibration: SampleSet | None = None, executor: Executor | None = None,
+              shard_size: int | None = None) -> RunStore:
+    """Run every unfinished shard of `spec` into the run dir `out`; finished shards and tasks are kept."""
+    return run_inputs(load_inputs(spec, progress, model, data, calibration), out, progress, executor, shard_size)
+
+
+def run_inputs(inputs: RunInputs, out: str | Path, progress: Progress = Progress(), executor: Executor | None = None,
+               shard_size: int | None = None) -> RunStore:
+    """Run the unfinished shards of checked `inputs` into the run dir `out`, which this process holds meanwhile."""
+    with run_lock(Path(out), progress):
+        return _run(inputs, RunStore(out, progress), progress, executor, shard_size)
+
+
+def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Executor | None,
+         shard_size: int | None) -> RunStore:
+    spec, tasks, model, data = inputs.spec, inputs.tasks, inputs.model, inputs.data
+    manifest = run_manifest(inputs)
     store.check_identity(manifest)
     shards = {t.key: [ShardJob(t.key, SUITE_MODULES[t.suite.name], t.condition, a, b)
                       for a, b in shard_ranges(len(data), shard_size, spec.batch_size, t.suite.shardable)]
@@ -188,7 +211,7 @@ def _run_tasks(spec: EvalSpec, store: RunStore, progress: Progress, model: Class
             [store.shard_path(key, name) for key, name in done if key == t.key]
         check_task_identity(store, t, metas[t.key]["identity"], recorded)
     store.write_manifest(manifest)
-    temperature = fit_run_temperature(store, model, fingerprint, calibration)
+    temperature = fit_run_temperature(store, model, inputs.model_fingerprint, inputs.calibration)
 
     def merge_if_complete(key: str) -> None:
         if all((key, job.name) in done for job in shards[key]):
@@ -197,8 +220,8 @@ def _run_tasks(spec: EvalSpec, store: RunStore, progress: Progress, model: Class
     todo = [job for jobs in shards.values() for job in jobs if (job.task_key, job.name) not in done]
     for key in {k for k, jobs in shards.items() if jobs and not any(j in todo for j in jobs)}:
         merge_if_complete(key)  # a run killed between its last shard and the merge
-    payload = Payload(f"{store.root.resolve()}:{fingerprint}", model, data, spec.seed, options, temperature,
-                      spec.batch_size, str(store.root), spec.data)
+    payload = Payload(f"{store.root.resolve()}:{inputs.model_fingerprint}", model, data, spec.seed, inputs.options,
+                      temperature, spec.batch_size, str(store.root), spec.data)
     with progress.bar(len(todo), "shards", "shard") as bar:
         def on_done(job: ShardJob, records: Records) -> None:
             store.save_shard(job.task_key, job.name, metas[job.task_key], records)
