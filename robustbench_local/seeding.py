@@ -28,9 +28,9 @@ def torch_generator(*parts: object, device: torch.device | str = "cpu") -> torch
 
 
 @contextmanager
-def seeded_torch(*parts: object) -> Iterator[None]:
-    """Run the block with torch's global CPU generator seeded from `parts`, restoring its state afterwards
-    (for code that draws from it, such as a model's random initialisation)."""
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Run the block with torch's global CPU generator seeded with `seed` (as after `torch.manual_seed(seed)`),
+    restoring its state afterwards: for code that draws from it, such as a model's random initialisation."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(*parts))
+        torch.manual_seed(seed)
         yield

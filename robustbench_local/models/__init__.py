@@ -30,9 +30,10 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
 
     A bare weights path (`.safetensors`, `.pt`) needs `arch`, itself a spec such as
     `torchvision:resnet18?num_classes=10`; the file's weights replace the architecture's.
-    Weights the spec does not load are initialised from (`seed`, spec), so a run can be repeated.
+    Weights the spec does not load are initialised as after `torch.manual_seed(seed)`, so a run can be repeated
+    (and `rbl train --seed S` starts from the model `rbl evaluate --seed S` evaluates).
     """
-    with seeded_torch("model", seed, spec, arch):
+    with seeded_torch(seed):
         model = _construct(spec, arch, trust_checkpoint)
     return model.to(pick_device(device)).eval()
 
