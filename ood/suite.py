@@ -119,7 +119,7 @@ class OODSuite(BaseSuite):
                     memo(ctx.model, ("overlap-note", fit_data.name), lambda: ctx.progress.note(
                         f"warning: detectors are fitted on {fit_data.name}, which shares samples with the ID test "
                         "split; fitted detectors will look better than they are"))
-                detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role)
+                detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role, ctx.progress)
             s_id, s_ood = (detector.score(representations(ctx.model, d, ctx.batch_size)) for d in (ctx.data, ood))
         ids = np.concatenate([ctx.data.ids.astype(str), np.char.add("ood:", ood.ids.astype(str))])
         is_ood = np.r_[np.zeros(len(s_id), bool), np.ones(len(s_ood), bool)]

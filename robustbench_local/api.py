@@ -10,8 +10,10 @@ from .data import SampleSet
 from .models import Classifier
 from .progress import Progress
 from .results import RunResult, load_run, write_metrics
-from .runner import EvalSpec, aggregate, run_tasks
+from .runner import EvalSpec, aggregate
+from .runner.execute import load_inputs, run_inputs
 from .runner.executors import Executor
+from .runner.lock import run_lock
 
 
 def evaluate(model: str | Classifier, data: str | SampleSet, suites: Sequence[str] = ("clean",),
@@ -42,7 +44,10 @@ def evaluate(model: str | Classifier, data: str | SampleSet, suites: Sequence[st
 def run_spec(spec: EvalSpec, out: Path, progress: Progress, model: Classifier | None = None,
              data: SampleSet | None = None, calibration: SampleSet | None = None,
              executor: Executor | None = None, shard_size: int | None = None) -> RunResult:
-    """Run (or resume) `spec` into `out` with `executor` (default in-process), then write metrics.csv/json."""
-    store = run_tasks(spec, out, progress, model, data, calibration, executor, shard_size)
-    write_metrics(store.root, aggregate(store, progress))
+    """Run (or resume) `spec` into `out` with `executor` (default in-process), then write metrics.csv/json;
+    `out` is held by this process throughout (another process on it is refused)."""
+    inputs = load_inputs(spec, progress, model, data, calibration)  # checked before `out` is touched
+    with run_lock(out, progress):
+        store = run_inputs(inputs, out, progress, executor, shard_size)
+        write_metrics(store.root, aggregate(store, progress))
     return load_run(store.root)

@@ -66,6 +66,7 @@ class Suite(Protocol):
     headline: tuple[str, ...]
     demo_options: dict[str, Any]
     shardable: bool  # False: the suite needs all samples of a condition at once (one shard per task)
+    batch_dependent: bool  # True: records depend on the batch size (then it is part of each task's identity)
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]: ...
 
@@ -83,6 +84,7 @@ class BaseSuite:
     headline: tuple[str, ...] = ("acc",)
     demo_options: dict[str, Any] = {}
     shardable: bool = True
+    batch_dependent: bool = False
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
         labels = records.table["label"].to_numpy()

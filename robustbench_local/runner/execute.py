@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import SampleSet, load_data
-from ..errors import DataError, ModelError, SpecError
+from ..errors import DataError, ModelError, RunError, SpecError
 from ..metrics import fit_temperature, nll_at
 from ..models import Classifier, load_model
 from ..progress import Progress
@@ -21,9 +21,10 @@ from ..records import Records
 from ..seeding import derive_seed
 from ..suites import SUITE_MODULES, Condition, Suite, get_suite
 from .executors import Executor, InProcessExecutor
+from .lock import run_lock
 from .shards import Payload, ShardJob, shard_ranges
 from .spec import EvalSpec
-from .store import CALIBRATION, RunStore, write_json
+from .store import CALIBRATION, MANIFEST, RunStore, read_meta, recorded_digest
 
 METRIC_COLUMNS = ["model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n", "params"]
 METRICS_CACHE_VERSION = 3  # bump when suites' per-task metric rows change, so cached ones are recomputed once
@@ -82,12 +83,9 @@ def check_compatible(model: Classifier, data: SampleSet) -> None:
                          "pick the matching model (e.g. ?num_classes=" f"{data.num_classes}) or data set")
 
 
-def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, calibration: SampleSet | None,
-                        progress: Progress) -> float | None:
-    """The clean-fitted temperature of this run, computed once and kept in calibration.json."""
-    cached = store.read_json(CALIBRATION)
-    if cached is not None:
-        return cached["temperature"]
+def calibration_set(spec: EvalSpec, model: Classifier, calibration: SampleSet | None,
+                    progress: Progress) -> SampleSet | None:
+    """The held-out set the run's temperature is fitted on (None: raw only), loaded and checked on every run."""
     if calibration is None and spec.calibration_data not in (None, "none"):
         source = spec.data if spec.calibration_data == "auto" else spec.calibration_data
         try:
@@ -97,16 +95,88 @@ def fit_run_temperature(store: RunStore, spec: EvalSpec, model: Classifier, cali
                 raise
             progress.note(f"notice: no held-out val split for temperature scaling ({exc}); "
                           "calibration is reported raw only (pass --calibration-data DATA)")
+    if calibration is not None:
+        check_compatible(model, calibration)
+    return calibration
+
+
+def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: str,
+                        calibration: SampleSet | None) -> float | None:
+    """The temperature fitted on `calibration`, kept in calibration.json (refit if damaged or of another set)."""
+    path = store.root / CALIBRATION
     if calibration is None:
+        store.remove(path)  # one left by a failed start with a calibration set
         return None
-    check_compatible(model, calibration)
+    cached = store.read_json(CALIBRATION) if store.intact(path) else None
+    if cached and (cached.get("model_fingerprint"), cached.get("data_fingerprint")) == \
+            (model_fingerprint, calibration.fingerprint):
+        return cached["temperature"]
     logits = model.predict(calibration.images, 256)
     t = fit_temperature(logits, calibration.labels)
-    write_json(store.root / CALIBRATION, {
+    store.write_json(CALIBRATION, {
         "temperature": t, "n": len(calibration), "data": calibration.name, "data_fingerprint": calibration.fingerprint,
+        "model_fingerprint": model_fingerprint,
         "nll_before": nll_at(logits, calibration.labels, 1.0), "nll_after": nll_at(logits, calibration.labels, t),
         "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
     return t
+
+
+def run_manifest(inputs: RunInputs) -> dict[str, Any]:
+    """What a run dir is of (store.IDENTITY) and how it was made."""
+    spec, model, data, calibration = inputs.spec, inputs.model, inputs.data, inputs.calibration
+    return {
+        "model": spec.model, "model_name": model.name, "model_fingerprint": inputs.model_fingerprint,
+        "num_classes": model.num_classes, "data": spec.data, "data_name": data.name,
+        "data_fingerprint": data.fingerprint, "n_samples": len(data), "seed": spec.seed,
+        "calibration_data": calibration.name if calibration is not None else None,
+        "calibration_fingerprint": calibration.fingerprint if calibration is not None else None,
+        "spec": spec.to_dict(), "options": inputs.options, "versions": package_versions(),
+        "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def task_identity(task: Task, spec: EvalSpec) -> dict[str, Any]:
+    """What a task's records depend on beyond the run's identity: the batch size, where its suite says so."""
+    return {"batch_size": spec.batch_size} if task.suite.batch_dependent else {}
+
+
+def check_task_identity(store: RunStore, task: Task, identity: dict[str, Any], recorded: list[Path]) -> None:
+    """Refuse to resume `task` from record files (`recorded`: its task file or shards) of another task identity."""
+    for path in recorded:
+        was = read_meta(path).get("identity", {})
+        if was != identity:
+            suite = task.suite.name
+            raise RunError(f"{store.root} holds {suite} records computed with {_as_flags(was) or 'no recorded setting'}"
+                           f" (this run: {_as_flags(identity) or 'none'}), and {suite} records depend on it; re-run "
+                           "with the same setting or choose another --out directory")
+
+
+def _as_flags(identity: dict[str, Any]) -> str:
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in identity.items())
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run needs, loaded and checked; nothing is written yet."""
+
+    spec: EvalSpec
+    options: dict[str, Any]
+    tasks: list[Task]
+    model: Classifier
+    model_fingerprint: str
+    data: SampleSet
+    calibration: SampleSet | None
+
+
+def load_inputs(spec: EvalSpec, progress: Progress = Progress(), model: Classifier | None = None,
+                data: SampleSet | None = None, calibration: SampleSet | None = None) -> RunInputs:
+    """Load and check every input of `spec` (suite options, model, data, calibration set); touches no run dir."""
+    options = resolve_options([get_suite(n) for n in spec.suites], spec.options)
+    tasks = plan(spec, options)
+    model = model if model is not None else load_model(spec.model, spec.arch, spec.trust_checkpoint, seed=spec.seed)
+    data = data if data is not None else load_data(spec.data, "test", spec.limit)
+    check_compatible(model, data)
+    calibration = calibration_set(spec, model, calibration, progress)
+    return RunInputs(spec, options, tasks, model, model.fingerprint, data, calibration)
 
 
 def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
@@ -114,37 +184,48 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
               calibration: SampleSet | None = None, executor: Executor | None = None,
               shard_size: int | None = None) -> RunStore:
     """Run every unfinished shard of `spec` into the run dir `out`; finished shards and tasks are kept."""
-    options = resolve_options([get_suite(n) for n in spec.suites], spec.options)
-    tasks = plan(spec, options)
-    model = model if model is not None else load_model(spec.model, spec.arch, spec.trust_checkpoint)
-    data = data if data is not None else load_data(spec.data, "test", spec.limit)
-    check_compatible(model, data)
-    store = RunStore(out)
-    store.check_or_write_manifest({
-        "model": spec.model, "model_name": model.name, "model_fingerprint": model.fingerprint,
-        "num_classes": model.num_classes, "data": spec.data, "data_name": data.name,
-        "data_fingerprint": data.fingerprint, "n_samples": len(data), "seed": spec.seed,
-        "spec": spec.to_dict(), "options": options, "versions": package_versions(),
-        "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    temperature = fit_run_temperature(store, spec, model, calibration, progress)
+    return run_inputs(load_inputs(spec, progress, model, data, calibration), out, progress, executor, shard_size)
+
+
+def run_inputs(inputs: RunInputs, out: str | Path, progress: Progress = Progress(), executor: Executor | None = None,
+               shard_size: int | None = None) -> RunStore:
+    """Run the unfinished shards of checked `inputs` into the run dir `out`, which this process holds meanwhile."""
+    with run_lock(Path(out), progress):
+        return _run(inputs, RunStore(out, progress), progress, executor, shard_size)
+
+
+def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Executor | None,
+         shard_size: int | None) -> RunStore:
+    spec, tasks, model, data = inputs.spec, inputs.tasks, inputs.model, inputs.data
+    manifest = run_manifest(inputs)
+    store.check_identity(manifest)
     shards = {t.key: [ShardJob(t.key, SUITE_MODULES[t.suite.name], t.condition, a, b)
                       for a, b in shard_ranges(len(data), shard_size, spec.batch_size, t.suite.shardable)]
               for t in tasks if not store.has_task(t.key)}
     metas = {t.key: {"suite": t.suite.name, "condition": t.condition.name, "params": t.condition.params,
-                     "model": spec.model, "dataset": spec.data} for t in tasks}
+                     "model": spec.model, "dataset": spec.data, "identity": task_identity(t, spec)} for t in tasks}
+    done = {(job.task_key, job.name) for jobs in shards.values() for job in jobs
+            if store.has_shard(job.task_key, job.name)}
+    for t in tasks:
+        recorded = [store.task_path(t.key)] if t.key not in shards else \
+            [store.shard_path(key, name) for key, name in done if key == t.key]
+        check_task_identity(store, t, metas[t.key]["identity"], recorded)
+    store.write_manifest(manifest)
+    temperature = fit_run_temperature(store, model, inputs.model_fingerprint, inputs.calibration)
 
     def merge_if_complete(key: str) -> None:
-        if all(store.has_shard(key, job.name) for job in shards[key]):
+        if all((key, job.name) in done for job in shards[key]):
             store.merge_shards(key, [job.name for job in shards[key]], metas[key])
 
-    todo = [job for jobs in shards.values() for job in jobs if not store.has_shard(job.task_key, job.name)]
+    todo = [job for jobs in shards.values() for job in jobs if (job.task_key, job.name) not in done]
     for key in {k for k, jobs in shards.items() if jobs and not any(j in todo for j in jobs)}:
         merge_if_complete(key)  # a run killed between its last shard and the merge
-    payload = Payload(f"{store.root.resolve()}:{model.fingerprint}", model, data, spec.seed, options, temperature,
-                      spec.batch_size, str(store.root), spec.data)
+    payload = Payload(f"{store.root.resolve()}:{inputs.model_fingerprint}", model, data, spec.seed, inputs.options,
+                      temperature, spec.batch_size, str(store.root), spec.data)
     with progress.bar(len(todo), "shards", "shard") as bar:
         def on_done(job: ShardJob, records: Records) -> None:
-            store.save_shard(job.task_key, job.name, records)
+            store.save_shard(job.task_key, job.name, metas[job.task_key], records)
+            done.add((job.task_key, job.name))
             merge_if_complete(job.task_key)
             bar.update()
 
@@ -153,8 +234,9 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
 
 
 def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
-    """The tidy metrics table of every task in the run dir (per-task metrics are cached with the temperature)."""
-    manifest = store.read_json("manifest.json") or {}
+    """The tidy metrics table of every task in the run dir (per-task metrics are cached with the temperature and
+    the digest of the task file they were computed from)."""
+    manifest = store.read_json(MANIFEST) or {}
     calibration = store.read_json(CALIBRATION)
     temperature = calibration["temperature"] if calibration else None
     rows: list[dict] = []
@@ -163,13 +245,15 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
     with progress.bar(len(keys), "metrics", "task") as bar:
         for key in keys:
             cache_path = store.root / "metrics" / f"{key}.json"
-            cached = json.loads(cache_path.read_text()) if cache_path.is_file() else None
             meta = store.load_meta(key)
-            if cached is None or (cached["temperature"], cached.get("version")) != (temperature, METRICS_CACHE_VERSION):
+            source = (temperature, METRICS_CACHE_VERSION, recorded_digest(store.task_path(key)))
+            cached = store.read_json(cache_path) if store.intact(cache_path) else None
+            if cached is None or (cached.get("temperature"), cached.get("version"), cached.get("task")) != source:
                 seed_parts = (manifest.get("seed", 0), key)  # only then read the records
                 computed = get_suite(meta["suite"]).metrics(store.load_task(key)[1], temperature, seed_parts)
-                cached = {"temperature": temperature, "version": METRICS_CACHE_VERSION, "rows": computed}
-                write_json(cache_path, cached)
+                cached = {"temperature": temperature, "version": METRICS_CACHE_VERSION, "task": source[2],
+                          "rows": computed}
+                store.write_json(cache_path, cached)
             base = {"model": meta["model"], "dataset": meta["dataset"], "suite": meta["suite"],
                     "condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True)}
             task_rows = [{**base, **r} for r in cached["rows"]]
