@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from robustbench_local.errors import DataError, SpecError
+from robustbench_local.metrics import classification_metrics, predictions
 from robustbench_local.records import Records, classification_records
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
@@ -149,7 +150,8 @@ class CorruptionSuite(BaseSuite):
         """Calibration metrics per condition, the summary's ones also under the run's shared (paired) resamples."""
         if not len(records.table):
             return []
-        return paired_rows(super().metrics(records, temperature, seed_parts), records, temperature, seed_parts[0])
+        variants = predictions(records.logits, records.table["label"].to_numpy(), temperature)
+        return paired_rows(classification_metrics(variants, seed_parts), records, variants, seed_parts[0])
 
     def summary(self, metrics) -> list[dict]:
         return summary_rows(metrics)

@@ -125,7 +125,7 @@ class OODSuite(BaseSuite):
                 role = "train" if detector.info.fit_on == FIT_TRAIN else "val"
                 fit_data = self._fit_data(ctx, role, p["ood_fit_limit"] if role == "train" else None, detector.name)
                 memo(ctx.model, ("overlap-note", fit_data.fingerprint), lambda: self._note_overlap(fit_data, ctx))
-                detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role)
+                detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role, ctx.progress)
             s_id, s_ood = (detector.score(representations(ctx.model, d, ctx.batch_size)) for d in (ctx.data, ood))
         ids = np.concatenate([ctx.data.ids.astype(str), np.char.add("ood:", ood.ids.astype(str))])
         is_ood = np.r_[np.zeros(len(s_id), bool), np.ones(len(s_ood), bool)]

@@ -10,8 +10,10 @@ from .data import DataSource
 from .models import Classifier
 from .progress import Progress
 from .results import RunResult, load_run, write_metrics
-from .runner import EvalSpec, aggregate, run_tasks
+from .runner import EvalSpec, aggregate
+from .runner.execute import load_inputs, run_inputs
 from .runner.executors import Executor
+from .runner.lock import run_lock
 
 
 def evaluate(model: str | Classifier, data: str | DataSource, suites: Sequence[str] = ("clean",),
@@ -31,8 +33,8 @@ def evaluate(model: str | Classifier, data: str | DataSource, suites: Sequence[s
     if isinstance(data, DataSource) and calibration_data == "auto":
         calibration_data = data.origin.spec if data.origin is not None else None
     data_spec = data if isinstance(data, str) else data.origin.spec if data.origin else data.name
-    spec = EvalSpec(model=model if isinstance(model, str) else model.name, data=data_spec, suites=list(suites), seed=seed,
-                    limit=limit, batch_size=batch_size, options=options, arch=arch,
+    spec = EvalSpec(model=model if isinstance(model, str) else model.name, data=data_spec, suites=list(suites),
+                    seed=seed, limit=limit, batch_size=batch_size, options=options, arch=arch,
                     trust_checkpoint=trust_checkpoint, data_workers=data_workers,
                     calibration_data=None if calibration is not None else calibration_data)
     root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="rbl-run-"))
@@ -43,7 +45,10 @@ def evaluate(model: str | Classifier, data: str | DataSource, suites: Sequence[s
 def run_spec(spec: EvalSpec, out: Path, progress: Progress, model: Classifier | None = None,
              data: DataSource | None = None, calibration: DataSource | None = None,
              executor: Executor | None = None, shard_size: int | None = None) -> RunResult:
-    """Run (or resume) `spec` into `out` with `executor` (default in-process), then write metrics.csv/json."""
-    store = run_tasks(spec, out, progress, model, data, calibration, executor, shard_size)
-    write_metrics(store.root, aggregate(store, progress))
+    """Run (or resume) `spec` into `out` with `executor` (default in-process), then write metrics.csv/json;
+    `out` is held by this process throughout (another process on it is refused)."""
+    inputs = load_inputs(spec, progress, model, data, calibration)  # checked before `out` is touched
+    with run_lock(out, progress):
+        store = run_inputs(inputs, out, progress, executor, shard_size)
+        write_metrics(store.root, aggregate(store, progress))
     return load_run(store.root)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .data import DataSource
 from .errors import SpecError
-from .metrics import classification_metrics
+from .metrics import classification_metrics, predictions
 from .models import Classifier
 from .progress import Progress
 from .records import Records
@@ -67,6 +67,7 @@ class Suite(Protocol):
     demo_options: dict[str, Any]
     shardable: bool  # False: the suite needs all samples of a condition at once (one shard per task)
     grouped: bool  # True: a shard runs all of the suite's conditions in one pass over its images
+    batch_dependent: bool  # True: records depend on the batch size (then it is part of each task's identity)
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]: ...
 
@@ -91,10 +92,11 @@ class BaseSuite:
     def run_group(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]:
         """Records of each condition (one after another; grouped suites share one pass over the images)."""
         return [self.run(condition, ctx) for condition in conditions]
+    batch_dependent: bool = False
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
         labels = records.table["label"].to_numpy()
-        return classification_metrics(records.logits, labels, temperature, seed_parts)
+        return classification_metrics(predictions(records.logits, labels, temperature), seed_parts)
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
         return []

@@ -12,7 +12,7 @@ from robustbench_local.corruptions.summary import SUMMARY_KEY, paired_rows, sour
 from scipy.special import softmax
 
 from robustbench_local import evaluate, load_data
-from robustbench_local.metrics import resample_weights
+from robustbench_local.metrics import predictions, resample_weights
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.store import RunStore
 
@@ -36,7 +36,7 @@ def condition(name: str, params: dict, correct_rate: float, rng: np.random.Gener
     order = rng.permutation(N)  # each condition stores its samples in another order
     records = classification_records(logits[order], labels[order], IDS[order])
     row = {"metric": "acc", "value": float(correct.mean()), "n": N}
-    rows = paired_rows([row], records, None, SEED)
+    rows = paired_rows([row], records, predictions(records.logits, records.table.label.to_numpy(), None), SEED)
     return [{**r, "condition": name, "params": json.dumps(params)} for r in rows], dict(zip(IDS, correct))
 
 

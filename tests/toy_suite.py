@@ -1,11 +1,14 @@
 """A small multi-task suite used to test the runner (resume, caching, executors); it adds seeded noise per sample.
 
 With $RBL_TOY_KILL_ONCE set to a path, the first worker process to run condition noise:2.0 dies.
+With $RBL_TOY_HOLD set to a path, each task creates PATH.started and waits until PATH exists (a run kept busy).
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,11 @@ class ToySuite(BaseSuite):
                 and not os.path.exists(marker):
             open(marker, "w").close()
             os._exit(1)  # a worker dying mid-shard
+        hold = os.environ.get("RBL_TOY_HOLD")
+        if hold:
+            Path(f"{hold}.started").touch()
+            while not os.path.exists(hold):
+                time.sleep(0.05)
         self.calls.append(condition.name)
         noise = np.stack([numpy_rng(ctx.seed, Task(self, condition).key, i).normal(size=ctx.model.num_classes)
                           for i in ctx.data.ids])

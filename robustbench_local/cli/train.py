@@ -6,7 +6,6 @@ import shlex
 from pathlib import Path
 
 import click
-import torch
 
 from robustbench_local.attacks.training_methods import DEFAULT_SCHEDULE, METHODS, make_method, robust_accuracy
 
@@ -60,8 +59,7 @@ def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, b
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, method=method,
                          schedule=schedule or DEFAULT_SCHEDULE[method])
     robust_val = None if method == "standard" else functools.partial(robust_accuracy, eps=eps_value, steps=val_steps)
-    torch.manual_seed(seed)  # the seed covers weight initialisation too
-    net = load_model(model, arch, trust_checkpoint)
+    net = load_model(model, arch, trust_checkpoint, seed=seed)  # the seed covers weight initialisation too
     train_set, val_set = load_data(data, "train", limit), load_data(data, "val")
     args = ["rbl", "train", model, "--data", data, "--method", method]
     if method != "standard":
