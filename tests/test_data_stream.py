@@ -122,7 +122,7 @@ def test_changed_data_is_refused_on_resume(digits_folder, tmp_path):
     assert run_rbl(*args).exit_code == 0  # unchanged: resumes (nothing to do)
     victim = next((tmp_path / "data" / "test").rglob("*.png"))
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(victim)
-    assert_one_line_error(run_rbl(*args), "different data fingerprint")
+    assert_one_line_error(run_rbl(*args), "1 image(s)", "changed since the finished records")
 
 
 def test_a_corrupt_file_mid_stream_is_one_line_and_finished_shards_are_kept(digits_folder, tmp_path):

@@ -145,7 +145,8 @@ def run_manifest(inputs: RunInputs) -> dict[str, Any]:
     return {
         "model": spec.model, "model_name": model.name, "model_fingerprint": inputs.model_fingerprint,
         "num_classes": model.num_classes, "data": spec.data, "data_name": data.name,
-        "data_fingerprint": data.fingerprint, "n_samples": len(data), "seed": spec.seed,
+        "data_index": data.index_fingerprint, "data_fingerprint": data.fingerprint, "n_samples": len(data),
+        "seed": spec.seed,
         "calibration_data": calibration.name if calibration is not None else None,
         "calibration_fingerprint": calibration.fingerprint if calibration is not None else None,
         "spec": spec.to_dict(), "options": inputs.options, "versions": package_versions(),
@@ -205,6 +206,24 @@ def run_tasks(spec: EvalSpec, out: str | Path, progress: Progress = Progress(),
     return run_inputs(load_inputs(spec, progress, model, data, calibration), out, progress, executor, shard_size)
 
 
+def check_images_unchanged(store: RunStore, data: DataSource, finished: list[tuple[int, int]],
+                           progress: Progress) -> None:
+    """Refuse to resume when an image changed (file size or time, or pixels) under records already computed
+    (`finished`: their [start, stop) ranges); images changed where nothing is finished only draw a notice."""
+    before, now = store.read_samples(), data.sample_digests()
+    if before is None or len(before) != len(now):
+        return
+    changed = np.flatnonzero(before != now)
+    if not len(changed):
+        return
+    used = [i for i in changed if any(a <= i < b for a, b in finished)]
+    if used:
+        raise RunError(f"{len(used)} image(s) of {data.name} changed since the finished records of {store.root} were "
+                       f"computed (e.g. {data.ids[used[0]]}); restore them or choose another --out directory")
+    progress.note(f"notice: {len(changed)} image(s) of {data.name} changed since the run started (e.g. "
+                  f"{data.ids[changed[0]]}); no finished record used them, so the run goes on")
+
+
 def shard_jobs(tasks: list[Task], store: RunStore, n: int, num_classes: int, shard_size: int | None,
                batch_size: int) -> dict[str, list[ShardJob]]:
     """Task key -> the shard jobs covering it, for every unfinished task; a grouped suite's conditions share one job
@@ -244,7 +263,11 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
         recorded = [store.task_path(t.key)] if t.key not in jobs else \
             [store.shard_path(key, name) for key, name in done if key == t.key]
         check_task_identity(store, t, metas[t.key]["identity"], recorded)
+    finished = [(0, len(data)) for t in tasks if t.key not in jobs] + \
+        [(job.start, job.stop) for key, task_jobs in jobs.items() for job in task_jobs if (key, job.name) in done]
+    check_images_unchanged(store, data, finished, progress)
     store.write_manifest(manifest)
+    store.write_samples(data.sample_digests())
     temperature = fit_run_temperature(store, model, inputs.model_fingerprint, inputs.calibration, spec.batch_size)
 
     def merge_if_complete(key: str) -> None:
