@@ -210,7 +210,7 @@ def test_gradient_check_reports_how_many_points_it_checked(digits_model, subset)
     from robustbench_local.attacks.checks import CHECK_POINTS, model_checks
 
     correct = digits_model.predict(subset.images).argmax(1) == subset.labels
-    checks = model_checks(digits_model, subset.images, subset.labels, correct)
+    checks = model_checks(digits_model, subset.read, subset.labels, correct)
     assert checks["zero_grad_points"] == min(CHECK_POINTS, int(correct.sum()))
-    none = model_checks(digits_model, subset.images, subset.labels, np.zeros(len(subset), bool))
+    none = model_checks(digits_model, subset.read, subset.labels, np.zeros(len(subset), bool))
     assert none["zero_grad_points"] == 0 and np.isnan(none["zero_grad_share"])
