@@ -6,23 +6,31 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..typedfields import check_fields
 from ..yamlfile import read_yaml
 
 
 @dataclass
 class EvalSpec:
-    """Model × data × suites × options × seed. `calibration_data` 'auto' means the data spec's val split."""
+    """Model × data × suites × options × seed. `calibration_data` 'auto' means the data spec's val split.
 
-    model: str
-    data: str
-    suites: list[str] = field(default_factory=lambda: ["clean"])
+    Every field is checked against its type when the spec is made (from flags, a YAML file or Python), so a
+    setting of the wrong kind (`trust_checkpoint: "no"`, `batch_size: 0`) fails in one line naming it.
+    """
+
+    model: str = field(metadata={"example": "builtin:digits-cnn"})
+    data: str = field(metadata={"example": "builtin:digits"})
+    suites: list[str] = field(default_factory=lambda: ["clean"], metadata={"minimum": 1, "example": "[clean, attacks]"})
     seed: int = 0
-    limit: int | None = None
-    batch_size: int = 256
-    options: dict[str, Any] = field(default_factory=dict)
-    arch: str | None = None
+    limit: int | None = field(default=None, metadata={"minimum": 1, "example": 200})
+    batch_size: int = field(default=256, metadata={"minimum": 1, "example": 64})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"example": "{eps: 8/255, attack: pgd}"})
+    arch: str | None = field(default=None, metadata={"example": "torchvision:resnet18?num_classes=10"})
     trust_checkpoint: bool = False
     calibration_data: str | None = "auto"
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
