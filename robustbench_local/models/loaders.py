@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, SpecError
+from ..parsing import parse_int
 from ..specs import Spec, check_options
 from .builtin import BUILTIN_MODELS
 from .checkpoint import apply_state_dict, error_reason, read_state_dict
@@ -63,11 +64,7 @@ def normalisation(spec: Spec, default: Normalisation | None) -> Normalisation:
 
 def _int(spec: Spec, key: str, default: int | None) -> int | None:
     value = spec.options.get(key)
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) == 0:
-        raise SpecError(f"?{key}= must be a positive integer, got {value!r}")
-    return int(value)
+    return default if value is None else parse_int(value, 1, f"?{key}=")
 
 
 def _input_size(spec: Spec, default: tuple[int, int] | None) -> tuple[int, int] | None:

@@ -37,19 +37,34 @@ class EvalSpec:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> EvalSpec:
-        """Read a YAML mapping with EvalSpec's field names; non-None `overrides` win over the file."""
+        """Read a YAML mapping with EvalSpec's field names; non-None `overrides` win over the file.
+
+        Every error names the file and the setting: the file's suite options are read and planned now.
+        """
+        from ..suites import get_suite
+        from .execute import plan, resolve_options
+
         raw = read_yaml(path, "config file", "check the --config path")
         if not isinstance(raw, dict):
             raise SpecError(f"config file {path} must be a mapping of settings (model:, data:, suites:, ...)")
         known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
+        unknown = sorted(map(str, set(raw) - known))
         if unknown:
-            raise SpecError(f"unknown key(s) {', '.join(sorted(unknown))} in {path}; known: {', '.join(sorted(known))}")
+            raise SpecError(f"unknown key(s) {', '.join(unknown)} in {path}; known: {', '.join(sorted(known))}")
         if isinstance(raw.get("suites"), str):
-            raw["suites"] = [s.strip() for s in raw["suites"].split(",")]
+            raw["suites"] = [s.strip() for s in raw["suites"].split(",") if s.strip()]
+        file_options = {} if raw.get("options") is None else raw["options"]
         merged = {**raw, **{k: v for k, v in overrides.items() if v is not None and k != "options"}}
-        merged["options"] = {**raw.get("options", {}), **(overrides.get("options") or {})}
+        merged["options"] = {**file_options, **(overrides.get("options") or {})} if isinstance(file_options, dict) \
+            else file_options
         for key in ("model", "data"):
             if key not in merged:
                 raise SpecError(f"no {key} given: set `{key}:` in {path} or pass it on the command line")
-        return cls(**merged)
+        try:
+            spec = cls(**merged)
+            resolve_options([get_suite(name) for name in spec.suites], file_options,
+                            where=lambda opt: f"options: {opt.name}:")
+            plan(spec)  # settings that must agree with each other (an eps and its norm)
+        except SpecError as exc:
+            raise SpecError(f"config file {path}: {exc}") from None
+        return spec
