@@ -15,9 +15,7 @@ NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 
 def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Tensor]:
     """A flat state dict from `.safetensors` or a torch file; pickled code is refused unless `trust`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist; check the path")
+    path = existing_file(path, "checkpoint", "pass the weights file (.safetensors or .pt) inside it")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -38,6 +36,18 @@ def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Te
     except (RuntimeError, EOFError, OSError, KeyError, IndexError, ValueError) as exc:  # torch's many ways to fail
         raise ModelError(f"cannot read checkpoint {path} ({error_reason(exc, last=True)}); is it a torch file?") from None
     return unwrap_state_dict(obj, path)
+
+
+def existing_file(path: str | Path, what: str, fix_for_directory: str) -> Path:
+    """`path` if it is a file; else a ModelError saying that it is missing, or a directory (`fix_for_directory`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{what} {path} is a directory; {fix_for_directory}")
+    if not path.exists():
+        raise ModelError(f"{what} {path} does not exist; check the path")
+    if not path.is_file():
+        raise ModelError(f"{what} {path} is not a regular file; pass the file itself")
+    return path
 
 
 def refused_global(exc: Exception) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +12,7 @@ from torch import nn
 from ..errors import ModelError
 from ..specs import Spec
 from .archive import check_pt2_members, not_an_export
-from .checkpoint import error_reason
+from .checkpoint import error_reason, existing_file
 from .classifier import Classifier
 
 
@@ -94,9 +93,7 @@ def load_export(spec: Spec, trust: bool) -> Classifier:
     """A torch.export archive; unless `trust`, only one whose members hold nothing to unpickle (see archive.py)."""
     from .loaders import _int, normalisation
 
-    path = Path(spec.target)
-    if not path.is_file():
-        raise ModelError(f"exported program {path} does not exist; check the path")
+    path = existing_file(spec.target, "exported program", "pass the .pt2 file written by torch.export.save")
     if not trust:
         check_pt2_members(path)
     with _torch_export_warnings() as warnings:

@@ -16,7 +16,7 @@ from ..errors import ModelError, SpecError
 from ..parsing import parse_int
 from ..specs import Spec, check_options
 from .builtin import BUILTIN_MODELS
-from .checkpoint import apply_state_dict, error_reason, read_state_dict
+from .checkpoint import apply_state_dict, error_reason, existing_file, read_state_dict
 from .classifier import Classifier
 from .features import HeadInputFeatures, MethodFeatures, timm_features
 
@@ -124,8 +124,7 @@ def load_timm(spec: Spec, trust: bool) -> Classifier:
 
 
 def load_torchscript(spec: Spec, trust: bool) -> Classifier:
-    if not Path(spec.target).is_file():
-        raise ModelError(f"TorchScript file {spec.target} does not exist; check the path")
+    existing_file(spec.target, "TorchScript file", "pass the file written by torch.jit.save")
     try:
         with warnings.catch_warnings():  # torch.jit.load's deprecation notice would break the one-line errors
             warnings.simplefilter("ignore", FutureWarning)
