@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import os
 import sys
 import warnings
@@ -37,6 +38,8 @@ def _floats(text: str, key: str) -> tuple[float, ...]:
         raise SpecError(f"?{key}= takes comma-separated numbers, got {text!r}") from None
     if len(values) not in (1, 3):
         raise SpecError(f"?{key}= takes 1 or 3 numbers, got {len(values)}")
+    if not all(math.isfinite(v) and (v > 0 or key == "mean") for v in values):
+        raise SpecError(f"?{key}= takes finite numbers{' > 0' if key == 'std' else ''}, got {text!r}")
     return values * 3 if len(values) == 1 else values
 
 
