@@ -20,7 +20,7 @@ def parse_fraction(text: str, what: str) -> float:
     try:
         value = float(num) / (float(den) if slash else 1.0)
     except (ValueError, ZeroDivisionError):
-        raise SpecError(f"cannot read {what} {text!r}; write a number or a fraction such as 8/255") from None
+        raise SpecError(f"{what} takes a number or a fraction such as 8/255, got {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise SpecError(f"{what} must be a finite number >= 0, got {text!r}")
     return value

@@ -56,12 +56,12 @@ def describe(hint: Any, minimum: int | None = None) -> str:
         return f"a non-empty list of {items}" if minimum == 1 else f"a list of {items}" + (
             f" with at least {minimum} items" if minimum else "")
     if origin is dict:
-        return "a mapping"
+        return f"a mapping with {describe(args[0]).removeprefix('an ').removeprefix('a ')} keys"
     return KINDS.get(hint, getattr(hint, "__name__", str(hint))) + (f" >= {minimum}" if minimum is not None else "")
 
 
 def _size(value: Any) -> float:
-    return len(value) if isinstance(value, (list, dict, str)) else value
+    return len(value) if isinstance(value, (list, dict)) else value
 
 
 def _shown(value: Any) -> str:

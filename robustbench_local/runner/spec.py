@@ -55,8 +55,8 @@ class EvalSpec:
             raw["suites"] = [s.strip() for s in raw["suites"].split(",") if s.strip()]
         file_options = {} if raw.get("options") is None else raw["options"]
         merged = {**raw, **{k: v for k, v in overrides.items() if v is not None and k != "options"}}
-        merged["options"] = {**file_options, **(overrides.get("options") or {})} if isinstance(file_options, dict) \
-            else file_options
+        if isinstance(file_options, dict):  # anything else is named by the field check below
+            merged["options"] = {**file_options, **(overrides.get("options") or {})}
         for key in ("model", "data"):
             if key not in merged:
                 raise SpecError(f"no {key} given: set `{key}:` in {path} or pass it on the command line")
