@@ -188,7 +188,9 @@ DOCUMENTS = st.one_of(
     .map(lambda d: yaml.safe_dump(d, allow_unicode=True).encode()),
     st.text().map(str.encode),
     st.binary(),
-    st.lists(st.sampled_from(list(string.printable) + [": ", "- ", "\n", "  ", "[", "{", "'", '"', "&a", "*a"]))
+    st.lists(st.sampled_from(list(string.printable) + [": ", "- ", "\n", "  ", "[", "{", "'", '"', "&a", "*a",
+                                                        "!!int ", "!!float ", "!!binary ", "!!timestamp ", "!!set ",
+                                                        "!!python/object:os.system ", "batch_size: ", "options: "]))
     .map(lambda parts: "".join(parts).encode()),
 )
 
@@ -203,6 +205,7 @@ def config_path(tmp_path_factory):
 @example(b"? '\n\n  '\n: null\n")
 @example(b"model: m\ndata: d\nbatch_size: 0\n")
 @example(b"\xff\xfe")
+@example(b"seed: !!int _\n")
 def test_config_files_give_a_spec_or_one_line(config_path, document):
     config_path.write_bytes(document)
     spec = assert_refused_in_one_line(lambda: EvalSpec.from_yaml(config_path))
