@@ -6,22 +6,12 @@ from pathlib import Path
 import click
 
 from ..api import run_spec
-from ..errors import SpecError
 from ..progress import Progress
 from ..runner import EvalSpec
 from ..runner.executors import make_executor
 from ..suites import all_suites
 from .app import cli
 from .table import print_headline
-
-
-def parse_fraction(text: str, flag: str) -> float:
-    """'0.1', '8/255' -> float, with a one-line error naming the flag."""
-    try:
-        num, _, den = text.partition("/")
-        return float(num) / (float(den) if den else 1.0)
-    except (ValueError, ZeroDivisionError):
-        raise SpecError(f"{flag} takes a number or a fraction like 8/255, got {text!r}") from None
 
 
 def suite_option_decorators():

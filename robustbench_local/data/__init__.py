@@ -7,6 +7,7 @@ import importlib
 from robustbench_local.ood.builtin_sets import OOD_SETS, load_ood_set  # built-in OOD sets live in ood/ (DESIGN §2)
 
 from ..errors import SpecError
+from ..parsing import parse_int
 from ..specs import parse_spec
 from .builtin import load_digits
 from .cifar10 import load_cifar10
@@ -26,11 +27,7 @@ BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (
 
 def _int_option(options: dict[str, str], key: str) -> int | None:
     value = options.get(key)
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise SpecError(f"?{key}= must be a positive integer, got {value!r}")
-    return int(value)
+    return None if value is None else parse_int(value, 1, f"?{key}=")
 
 
 def load_data(spec: str, split: str = "test", limit: int | None = None) -> SampleSet:
