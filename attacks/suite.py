@@ -25,6 +25,7 @@ import pandas as pd
 
 from robustbench_local.errors import SpecError
 from robustbench_local.metrics import bootstrap
+from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
@@ -32,7 +33,7 @@ from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskCont
 from .checks import CHECK_POINTS, condition_flags, model_checks, sweep_flag
 from .engine import PointState, run_sequence
 from .registry import AttackConfig, check_norm, parse_sequence
-from .threat import parse_eps, parse_norm
+from .threat import check_radius, parse_eps, parse_norm
 
 
 def _items(text: str) -> tuple[str, ...]:
@@ -63,11 +64,9 @@ def parse_norms(text: str) -> tuple[str, ...]:
 
 
 def _optional_int(text: str) -> int | None:
-    if str(text).strip().lower() in ("", "none", "default"):
+    if text.strip().lower() in ("", "none", "default"):
         return None
-    if not str(text).strip().isdigit() or int(text) < 1:
-        raise SpecError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    return parse_int(text, 1)
 
 
 def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, Any]) -> Condition:
@@ -75,7 +74,8 @@ def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, A
     members = parse_sequence(attack, overrides)
     check_norm(members, norm, attack)
     shown = attack + "".join(f" {k}={v}" for k, v in overrides.items() if v is not None)
-    params = {"attack": shown, "spec": attack, "norm": norm, "eps": parse_eps(eps_text), "eps_text": eps_text,
+    eps = check_radius(norm, parse_eps(eps_text), eps_text)
+    params = {"attack": shown, "spec": attack, "norm": norm, "eps": eps, "eps_text": eps_text,
               "members": [m.to_json() for m in members]}
     return Condition(f"{shown}:{norm}:{eps_text}", params)
 
@@ -88,8 +88,8 @@ class AttackSuite(BaseSuite):
         SuiteOption("attack", "attack(s), comma-separated; A+B = one worst-case sequence; NAME?key=value "
                     "sets a parameter (see `rbl list attacks`)", "pgd", parse_attacks),
         SuiteOption("norm", "threat model norm(s): Linf, L2", "Linf", parse_norms),
-        SuiteOption("eps", "radii in [0,1] pixel units, fractions allowed", "0,1/255,2/255,4/255,8/255",
-                    parse_eps_list),
+        SuiteOption("eps", "radii in pixel units, fractions allowed: Linf in [0, 1]; L2 (the norm of the whole "
+                    "perturbation) may exceed 1", "0,1/255,2/255,4/255,8/255", parse_eps_list),
         SuiteOption("steps", "override the iterations of every attack that has them", "default", _optional_int),
         SuiteOption("restarts", "override the random restarts of every attack that has them", "default",
                     _optional_int),

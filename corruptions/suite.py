@@ -6,8 +6,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from robustbench_local.errors import DataError, SpecError
+from robustbench_local.errors import DataError
 from robustbench_local.metrics import classification_metrics, predictions
+from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, classification_records
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
@@ -34,11 +35,7 @@ def _backend_option(text: str) -> str:
 
 
 def _workers_option(text: str) -> int | None:
-    if text == "auto":
-        return None
-    if not text.isdigit():
-        raise SpecError(f"--corruption-workers must be 'auto' or a number of processes >= 0, got {text!r}")
-    return int(text)
+    return None if text == "auto" else parse_int(text, 0)
 
 
 class CorruptionSuite(BaseSuite):

@@ -12,6 +12,7 @@ import pandas as pd
 from robustbench_local.data import DataSource, load_data, parse_data_spec
 from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import DataError, SpecError
+from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, ood_records
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
@@ -26,9 +27,7 @@ FIT_LIMIT = 50_000  # train images whose features a fitted detector holds, by de
 
 
 def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) == 0:
-        raise SpecError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    return parse_int(text, 1)
 
 
 def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
@@ -48,7 +47,7 @@ def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
         default = OOD_SETS[parsed.target].kind if parsed.target in OOD_SETS else "far"
         out.append((kind or default, spec))
     if not out:
-        raise SpecError("--ood-data is empty; give `builtin` or data specs such as imagefolder:DIR")
+        raise SpecError("empty list; give `builtin` or data specs such as imagefolder:DIR")
     return tuple(dict.fromkeys(out))
 
 

@@ -38,6 +38,29 @@ class SuiteOption:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    def read(self, value: Any) -> Any:
+        """The parsed setting from a flag's text, a config's number or list (read as comma-separated text), or
+        None for the default; a bad value raises SpecError (the caller says where it came from)."""
+        if value is None:
+            return self.parse(self.default) if isinstance(self.default, str) else self.default
+        text = option_text(value)
+        try:
+            return self.parse(text)
+        except ValueError as exc:  # a suite's own parser may raise plain ValueError for a bad value
+            raise SpecError(f"cannot read {text!r} ({exc})") from None
+
+
+def option_text(value: Any) -> str:
+    """A suite option's value as the text its parser reads: numbers as written, lists comma-separated."""
+    def scalar(v: Any) -> bool:
+        return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+    if scalar(value):
+        return str(value)
+    if isinstance(value, (list, tuple)) and all(scalar(v) for v in value):
+        return ",".join(str(v) for v in value)
+    raise SpecError(f"takes text, a number or a list of them, got {value!r}"[:200])
+
 
 @dataclass
 class TaskContext:

@@ -500,8 +500,9 @@ def broken_nets(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kind", list(BROKEN))
 def test_bad_network_outputs_fail_in_one_line_on_every_path(broken_nets, kind, digits_test):
     from robustbench_local.corruptions.fast.stream import corrupted_logits, to_device
-    from robustbench_local.data.stream import batched
     from robustbench_local.ood.representations import extract
+
+    from robustbench_local.data.stream import batched
 
     model = load_model(f"{broken_nets}{kind}&num_classes=10")  # no class-count probe at load time
     images = digits_test.images[:4]

@@ -161,8 +161,9 @@ def write_images(root, size, n=3):
 @pytest.mark.parametrize("args,match", [
     (["--detectors", "energy,nope"], "unknown detector(s) nope"),
     (["--ood-data", "builtin:ood-nothing"], "unknown built-in data set 'ood-nothing'"),
-    (["--ood-data", ""], "--ood-data is empty"),
-    (["--ood-limit", "0"], "positive integer"),
+    (["--ood-data", ""], "--ood-data: empty list"),
+    (["--ood-limit", "0"], "--ood-limit: expected an integer >= 1, got '0'"),
+    (["--ood-limit", "x"], "--ood-limit: expected an integer >= 1, got 'x'"),
 ])
 def test_bad_options_one_line_errors(tmp_path, args, match):
     result = rbl("evaluate", "builtin:digits-cnn", *SMALL, "--out", str(tmp_path), *args)

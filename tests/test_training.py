@@ -88,7 +88,8 @@ def test_methods_follow_the_papers_defaults():
 
 @pytest.mark.parametrize("args, message", [
     (["--method", "pgd-at", "--eps", "0"], "--eps must be positive"),
-    (["--method", "pgd-at", "--eps", "-1/255"], "--eps must be positive"),
+    (["--method", "pgd-at", "--eps", "-1/255"], "--eps must be a finite number >= 0"),
+    (["--method", "pgd-at", "--eps", "2"], "eps 2 is outside [0, 1] for Linf"),
     (["--method", "mixup"], "Invalid value for '--method'"),
     (["--eps", "abc", "--method", "trades"], "--eps takes a number or a fraction"),
     (["--arch", "torchvision:resnet18?num_classes=10"], "do not fit the architecture"),

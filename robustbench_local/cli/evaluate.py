@@ -7,7 +7,6 @@ import click
 
 from ..api import run_spec
 from ..data.stream import available_cpus, set_workers
-from ..errors import SpecError
 from ..progress import Progress
 from ..runner import EvalSpec
 from ..runner.executors import make_executor
@@ -21,15 +20,6 @@ def data_workers_option(fn):
     return click.option("--data-workers", type=click.IntRange(min=1), callback=lambda ctx, param, n: set_workers(n) or n,
                         help="Threads decoding image files ahead of the model (default: the CPUs available, here "
                              f"{available_cpus()}); never changes a number.")(fn)
-
-
-def parse_fraction(text: str, flag: str) -> float:
-    """'0.1', '8/255' -> float, with a one-line error naming the flag."""
-    try:
-        num, _, den = text.partition("/")
-        return float(num) / (float(den) if den else 1.0)
-    except (ValueError, ZeroDivisionError):
-        raise SpecError(f"{flag} takes a number or a fraction like 8/255, got {text!r}") from None
 
 
 def suite_option_decorators():

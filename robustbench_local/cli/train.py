@@ -7,14 +7,16 @@ from pathlib import Path
 
 import click
 
+from robustbench_local.attacks.threat import check_radius
 from robustbench_local.attacks.training_methods import DEFAULT_SCHEDULE, METHODS, make_method, robust_accuracy
 
 from ..data import load_data
 from ..models import load_model
+from ..parsing import parse_fraction
 from ..progress import Progress
 from ..training import SCHEDULES, TrainConfig, accuracy, load_weights_into, train
 from .app import cli
-from .evaluate import data_workers_option, parse_fraction
+from .evaluate import data_workers_option
 
 
 @cli.command("train")
@@ -24,17 +26,18 @@ from .evaluate import data_workers_option, parse_fraction
 @click.option("--method", type=click.Choice(METHODS), default="standard", show_default=True,
               help="standard, PGD-AT (Madry), TRADES (Zhang) or Fast-AT (Wong).")
 @click.option("--eps", default="0.1", show_default=True, help="L∞ radius in [0,1] pixels (fractions like 8/255 ok).")
-@click.option("--steps", type=int, default=7, show_default=True, help="Attack steps (PGD-AT, TRADES).")
+@click.option("--steps", type=click.IntRange(min=1), default=7, show_default=True, help="Attack steps (PGD-AT, TRADES).")
 @click.option("--alpha", help="Attack step size (default 2.5·eps/steps; 1.25·eps for Fast-AT).")
 @click.option("--beta", type=float, default=6.0, show_default=True, help="TRADES trade-off β.")
-@click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True)
 @click.option("--lr", type=float, default=TrainConfig.lr, show_default=True, help="Peak learning rate.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), help="LR schedule per step (default: onecycle for "
               "standard, piecewise for PGD-AT/TRADES, cyclic for Fast-AT).")
-@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds initialisation, order and attacks.")
 @click.option("--limit", type=click.IntRange(min=1), help="Train on a deterministic subset of N training images.")
-@click.option("--val-steps", type=int, default=10, show_default=True, help="PGD steps of the robust validation.")
+@click.option("--val-steps", type=click.IntRange(min=1), default=10, show_default=True,
+              help="PGD steps of the robust validation.")
 @click.option("--arch", help="Architecture spec when MODEL is a bare weights file (fine-tuning).")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow pickled checkpoints (only files you trust).")
 @data_workers_option
@@ -53,7 +56,7 @@ def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, b
       rbl train 'builtin:digits-cnn?weights=none' --data builtin:digits --method pgd-at --eps 0.1 --out runs/at
       rbl train builtin:digits-cnn --data builtin:digits --method trades --epochs 5 --lr 0.01 --out runs/ft
     """
-    eps_value = parse_fraction(eps, "--eps")
+    eps_value = check_radius("Linf", parse_fraction(eps, "--eps"), eps)
     alpha_value = parse_fraction(alpha, "--alpha") if alpha else None
     loss_fn = make_method(method, eps_value, steps, alpha_value, beta)
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, method=method,

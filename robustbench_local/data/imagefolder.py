@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, SpecError
+from ..parsing import parse_int
 from ..seeding import derive_seed
 from .files import INTERPOLATIONS, FileReader, Transform, list_images
 from .source import DataSource
@@ -24,11 +25,7 @@ IMAGENET_TRANSFORM = Transform(256, 224, "bilinear")  # the standard ImageNet ev
 def positive_int(options: dict[str, str], key: str) -> int | None:
     """`?key=` as a positive integer (None when absent)."""
     value = options.get(key)
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) == 0:
-        raise SpecError(f"?{key}= must be a positive integer, got {value!r}")
-    return int(value)
+    return None if value is None else parse_int(value, 1, f"?{key}=")
 
 
 def transform_of(options: dict[str, str], default: Transform = Transform()) -> Transform:

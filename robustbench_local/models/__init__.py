@@ -48,6 +48,9 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
 
 
 def _construct(spec: str, arch: str | None, trust_checkpoint: bool) -> Classifier:
+    if spec.split(":", 1)[0] not in LOADERS and Path(spec).is_dir():
+        raise SpecError(f"model {spec} is a directory; pass a weights file inside it with --arch (e.g. "
+                        f"{Path(spec) / 'best.safetensors'} --arch ARCH) or a model spec (see `rbl list models`)")
     if spec.split(":", 1)[0] not in LOADERS and spec.endswith(WEIGHT_SUFFIXES):
         if arch is None:
             raise SpecError(f"{spec} is a weights file; say which architecture it belongs to with "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -20,7 +21,7 @@ from ..models import Classifier, load_model
 from ..progress import Progress
 from ..records import Records
 from ..seeding import derive_seed
-from ..suites import SUITE_MODULES, Condition, Suite, get_suite
+from ..suites import SUITE_MODULES, Condition, Suite, SuiteOption, get_suite
 from .executors import Executor, InProcessExecutor
 from .lock import run_lock
 from .shards import Payload, ShardJob, group_shard_size, shard_ranges
@@ -56,17 +57,21 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def resolve_options(suites: list[Suite], given: dict[str, Any]) -> dict[str, Any]:
-    """Every selected suite's option defaults, overridden by `given` (strings are parsed by the option)."""
+def resolve_options(suites: list[Suite], given: dict[str, Any],
+                    where: Callable[[SuiteOption], str] = lambda opt: opt.flag) -> dict[str, Any]:
+    """Every selected suite's option defaults, overridden by `given` (read by SuiteOption.read); an error names
+    the option as `where` says (default: its flag)."""
     declared = {opt.name: opt for suite in suites for opt in suite.options}
     unknown = set(given) - declared.keys()
     if unknown:
-        raise SpecError(f"option(s) {', '.join(sorted(unknown))} belong to no selected suite "
-                        f"({', '.join(s.name for s in suites)}); check --suite")
+        raise SpecError(f"option(s) {', '.join(sorted(map(str, unknown)))} belong to no selected suite "
+                        f"({', '.join(s.name for s in suites)}); select its suite (--suite, or suites: in a config) or drop it")
     resolved = {}
     for name, opt in declared.items():
-        value = given.get(name, opt.default)
-        resolved[name] = opt.parse(value) if isinstance(value, str) else value
+        try:
+            resolved[name] = opt.read(given.get(name))
+        except SpecError as exc:
+            raise SpecError(f"{where(opt)}: {exc}") from None
     return resolved
 
 
