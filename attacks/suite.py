@@ -112,7 +112,7 @@ class AttackSuite(BaseSuite):
         state = self._state_at(condition, ctx)
         shard = ("attacks:checks", data.ids[0] if len(data) else "", len(data))
         if shard not in ctx.cache:  # model-level checks: once per set of points
-            ctx.cache[shard] = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
+            ctx.cache[shard] = model_checks(ctx.model, data.read, data.labels, state.clean_correct)
         checks = ctx.cache[shard]
         records = classification_records(
             state.logits, data.labels, data.ids, clean_correct=state.clean_correct, attack_success=state.broken,
@@ -141,7 +141,7 @@ class AttackSuite(BaseSuite):
             state.adopt(previous, previous.broken)
         members = [AttackConfig(m["name"], m["config"]) for m in params["members"]]
         task_key = Task(self, condition).key
-        run_sequence(ctx.model, data.images, data.labels, data.ids, members, params["norm"], params["eps"], state,
+        run_sequence(ctx.model, data.read, data.labels, data.ids, members, params["norm"], params["eps"], state,
                      (ctx.seed, task_key), ctx.batch_size, ctx.progress)
         ctx.cache[key] = state
         return state

@@ -19,7 +19,7 @@ from robustbench_local.ood.metrics import ood_metric_rows
 from threadpoolctl import threadpool_limits
 
 from robustbench_local import evaluate, load_data
-from robustbench_local.data import SampleSet
+from robustbench_local.data import DataSource
 from robustbench_local.metrics import N_BOOT, classification_metrics, predictions
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner import aggregate
@@ -114,8 +114,8 @@ def sweep(old_per_task: float) -> None:
     (metric caches removed), with the process's BLAS threads and with one."""
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (SWEEP_N, 32, 32, 3), dtype=np.uint8)
-    data = SampleSet(images, rng.integers(0, 10, SWEEP_N), np.array([f"s{i:05d}" for i in range(SWEEP_N)]), 10,
-                     "synthetic-32px")
+    data = DataSource.from_arrays(images, rng.integers(0, 10, SWEEP_N), np.array([f"s{i:05d}" for i in range(SWEEP_N)]),
+                                  10, "synthetic-32px")
     calibration = load_data("builtin:digits", "val")
     with tempfile.TemporaryDirectory(prefix="rbl-bench-") as out:
         total, run = timed(lambda: evaluate("builtin:digits-cnn", data, suites=("corruptions",), out=out,

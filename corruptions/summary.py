@@ -26,23 +26,12 @@ SUMMARY_KEY = "corruptions-summary"
 PAIRED_METRICS = ("acc", "ece_15_equal_width", "ece_15_equal_width_ts")  # what the summary averages or ratios
 
 
-def source_ids(records: Records) -> np.ndarray:
-    """The ids of the source images: a precomputed set's ids carry a 'corruption/severity/' prefix, dropped here
-    (its files hold the same images in the same order for every corruption and severity)."""
-    ids = records.table["sample_id"].to_numpy()
-    if records.info.get("source") != "precomputed" or not len(ids):
-        return ids
-    prefix = f"{records.table['corruption'].iloc[0]}/{records.table['severity'].iloc[0]}/"
-    text = ids.astype(str)
-    return np.array([i[len(prefix):] for i in text]) if np.char.startswith(text, prefix).all() else ids
-
-
 def paired_rows(rows: list[dict], records: Records, variants: Mapping[str, Predictions], run_seed: object,
                 n_boot: int = N_BOOT) -> list[dict]:
     """`rows` with `paired` (the metric under each of the run's shared resamples) and `paired_ids` (a fingerprint of
     the sample-id set the resamples index) added to the PAIRED_METRICS rows; `variants` are the task's predictions
     (see `robustbench_local.metrics.predictions`), shared with its own metrics."""
-    ids = source_ids(records)
+    ids = records.table["sample_id"].to_numpy()  # precomputed sets too: their ids are the source images' ids
     order = np.argsort(ids, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))  # column j of a weight matrix belongs to the j-th smallest id
@@ -131,4 +120,4 @@ def summary_rows(metrics: pd.DataFrame) -> list[dict]:
     return rows
 
 
-__all__ = ["PAIRED_METRICS", "SUMMARY_KEY", "paired_rows", "source_ids", "summary_rows"]
+__all__ = ["PAIRED_METRICS", "SUMMARY_KEY", "paired_rows", "summary_rows"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from robustbench_local.data import SampleSet
+from robustbench_local.data import DataSource
 from robustbench_local.models import Classifier
 from robustbench_local.progress import Progress
 from robustbench_local.runner.store import RunStore
@@ -37,13 +37,13 @@ def model_fingerprint(model: Classifier) -> str:
     return memo(model, ("fingerprint",), lambda: model.fingerprint)
 
 
-def representations(model: Classifier, data: SampleSet, batch_size: int) -> Representations:
-    """Logits and features of `data` (one forward pass per batch, computed once per model and data)."""
+def representations(model: Classifier, data: DataSource, batch_size: int) -> Representations:
+    """Logits and features of `data` (one streamed forward pass, computed once per model and data)."""
     return memo(model, ("reps", data.fingerprint),
-                lambda: extract(model, data.images, data.labels, batch_size))
+                lambda: extract(model, data.batches(batch_size), data.labels))
 
 
-def fitted(detector: Detector, model: Classifier, fit_data: SampleSet, batch_size: int, run_dir: Path,
+def fitted(detector: Detector, model: Classifier, fit_data: DataSource, batch_size: int, run_dir: Path,
            role: str, progress: Progress = Progress()) -> Detector:
     """`detector` fitted on `fit_data` (its ID `role`: 'train' or 'val'), reading/writing the run dir's cache
     (a cached state that does not match its recorded digest is refitted, with a notice on `progress`)."""

@@ -104,7 +104,7 @@ def test_autoattack_agrees_with_the_original(mlp, subset):
 
     eps = 0.06
     state = PointState.from_clean(mlp.predict(subset.images), subset.labels)
-    run_sequence(mlp, subset.images, subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
+    run_sequence(mlp, subset.read, subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
                  (0, "aa"), 256)
     ours = float((state.clean_correct & ~state.broken).mean())
     x, y = to_tensor(subset.images).contiguous(), torch.from_numpy(subset.labels.astype(np.int64))
@@ -133,7 +133,7 @@ def test_contract_violations_stop_the_run(digits_model, subset, monkeypatch, nor
     monkeypatch.setitem(registry.ATTACKS, "pgd", dataclasses.replace(registry.ATTACKS["pgd"], build=Escape))
     state = PointState.from_clean(digits_model.predict(subset.images), subset.labels)
     with pytest.raises(AttackContractError, match="pgd"):
-        run_sequence(digits_model, subset.images, subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
+        run_sequence(digits_model, subset.read, subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
                       (0, "t"), 64)
 
 
@@ -146,7 +146,7 @@ def test_model_mode_and_batchnorm_buffers_unchanged(digits_model, subset):
     modes = {name: m.training for name, m in model.named_modules()}
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     state = PointState.from_clean(clean, subset.labels)
-    run_sequence(model, subset.images, subset.labels, subset.ids, parse_sequence("pgd?steps=2+apgd-ce?steps=2"),
+    run_sequence(model, subset.read, subset.labels, subset.ids, parse_sequence("pgd?steps=2+apgd-ce?steps=2"),
                  "L2", 0.5, state, (0, "t"), 16)
     assert {name: m.training for name, m in model.named_modules()} == modes
     for k, v in model.state_dict().items():
@@ -210,7 +210,7 @@ def test_gradient_check_reports_how_many_points_it_checked(digits_model, subset)
     from robustbench_local.attacks.checks import CHECK_POINTS, model_checks
 
     correct = digits_model.predict(subset.images).argmax(1) == subset.labels
-    checks = model_checks(digits_model, subset.images, subset.labels, correct)
+    checks = model_checks(digits_model, subset.read, subset.labels, correct)
     assert checks["zero_grad_points"] == min(CHECK_POINTS, int(correct.sum()))
-    none = model_checks(digits_model, subset.images, subset.labels, np.zeros(len(subset), bool))
+    none = model_checks(digits_model, subset.read, subset.labels, np.zeros(len(subset), bool))
     assert none["zero_grad_points"] == 0 and np.isnan(none["zero_grad_share"])

@@ -17,7 +17,8 @@ from robustbench_local.attacks.suite import parse_eps_list
 from robustbench_local.attacks.threat import check_radius, parse_eps
 from robustbench_local.corruptions.names import ALL, SUBSETS, parse_corruptions, parse_severities
 
-from robustbench_local.data import BUILTIN_DATASETS, SCHEMES, load_data
+from robustbench_local.data import SCHEMES, load_data, parse_data_spec
+from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import RBLError
 from robustbench_local.models import BUILTIN_MODELS, OPTIONS, load_model
 from robustbench_local.models.loaders import COMMON_OPTIONS, NORMALISATIONS, _input_size, _int, normalisation
@@ -63,7 +64,8 @@ def assert_refused_in_one_line(call) -> object | None:
 
 
 MODEL_SCHEMES = OPTIONS  # scheme -> the ?options it reads
-DATA_OPTIONS = {name for names in SCHEMES.values() for name in names}
+DATA_OPTIONS = {name for scheme in SCHEMES.values() for name in scheme.options}
+BUILTIN_DATASETS = builtin_datasets()
 
 
 @FUZZ
@@ -110,7 +112,7 @@ def test_model_specs_refused_before_any_file_is_read(text):
 @example("cifar10:\n")
 @example("imagefolder:/nonexistent?resize=²")
 def test_data_specs_parse_or_are_refused_before_reading(text):
-    spec = assert_refused_in_one_line(lambda: parse_spec(text, "data", SCHEMES))
+    spec = assert_refused_in_one_line(lambda: parse_data_spec(text))
     if spec is None:
         return
     assert spec.scheme in SCHEMES and spec.target

@@ -45,13 +45,13 @@ def test_shipped_pgd_at_model_is_robust(digits_test):
 def test_fine_tuning_raises_robust_accuracy(tmp_path, method):
     val = load_data("builtin:digits", "val", limit=120)
     x, y = to_tensor(val.images), torch.from_numpy(val.labels)
-    before = robust_accuracy(load_model("builtin:digits-cnn"), x, y, eps=0.1)
+    before = robust_accuracy(load_model("builtin:digits-cnn"), zip(x.split(256), y.split(256)), eps=0.1)
     result = CliRunner().invoke(cli, ["--quiet", "train", "builtin:digits-cnn", "--data", "builtin:digits",
                                       "--method", method, "--eps", "0.1", "--steps", "3", "--epochs", "2",
                                       "--lr", "0.01", "--val-steps", "3", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     tuned = load_model(str(tmp_path / "best.safetensors"), arch="builtin:digits-cnn")
-    assert robust_accuracy(tuned, x, y, eps=0.1) > before + 0.1
+    assert robust_accuracy(tuned, zip(x.split(256), y.split(256)), eps=0.1) > before + 0.1
     log = (tmp_path / "log.csv").read_text().splitlines()
     assert log[0] == "epoch,train_loss,lr,val_acc,val_robust_acc,seconds" and len(log) == 3
 

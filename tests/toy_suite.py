@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from robustbench_local.records import Records, classification_records
+from robustbench_local.runner.execute import Task
 from robustbench_local.seeding import numpy_rng
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
@@ -43,7 +44,7 @@ class ToySuite(BaseSuite):
             while not os.path.exists(hold):
                 time.sleep(0.05)
         self.calls.append(condition.name)
-        noise = np.stack([numpy_rng(ctx.seed, ctx.task_key, i).normal(size=ctx.model.num_classes)
+        noise = np.stack([numpy_rng(ctx.seed, Task(self, condition).key, i).normal(size=ctx.model.num_classes)
                           for i in ctx.data.ids])
         return classification_records(ctx.clean_logits() + condition.params["scale"] * noise,
                                       ctx.data.labels, ctx.data.ids)

@@ -6,12 +6,20 @@ from pathlib import Path
 import click
 
 from ..api import run_spec
+from ..data.stream import available_cpus, set_workers
 from ..progress import Progress
 from ..runner import EvalSpec
 from ..runner.executors import make_executor
 from ..suites import all_suites
 from .app import cli
 from .table import print_headline
+
+
+def data_workers_option(fn):
+    """`--data-workers N`: threads decoding image files ahead of the model (applied to this process when parsed)."""
+    return click.option("--data-workers", type=click.IntRange(min=1), callback=lambda ctx, param, n: set_workers(n) or n,
+                        help="Threads decoding image files ahead of the model (default: the CPUs available, here "
+                             f"{available_cpus()}); never changes a number.")(fn)
 
 
 def suite_option_decorators():
@@ -55,11 +63,12 @@ def with_suite_options(fn):
               help="Worker processes (pool) or CPUs of a local Ray instance; > 1 implies --executor pool.")
 @click.option("--ray-address", help="Address of an existing Ray cluster (e.g. ray://head:10001); default: local.")
 @click.option("--shard-size", type=click.IntRange(min=1), help="Samples per shard (rounded up to a multiple of "
-              "--batch-size); default: one shard per task.")
+              "--batch-size); default: one shard per task (corruptions: shards whose logits fit in 256 MB).")
+@data_workers_option
 @with_suite_options
 @click.pass_context
 def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
-             calibration_data, executor, workers, ray_address, shard_size, **suite_options) -> None:
+             calibration_data, executor, workers, ray_address, shard_size, data_workers, **suite_options) -> None:
     """Evaluate MODEL on --data with the chosen suites; writes metrics.csv, metrics.json and manifest.json.
 
     \b
@@ -79,7 +88,7 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
     given = {k: v for k, v in suite_options.items() if v is not None}
     fields = {"model": model, "data": data, "suites": suite_list, "seed": seed, "limit": limit,
               "batch_size": batch_size, "arch": arch, "trust_checkpoint": trust_checkpoint,
-              "calibration_data": calibration_data, "options": given}
+              "calibration_data": calibration_data, "data_workers": data_workers, "options": given}
     if config:
         spec = EvalSpec.from_yaml(config, **fields)
     else:

@@ -16,6 +16,7 @@ from ..parsing import parse_fraction
 from ..progress import Progress
 from ..training import SCHEDULES, TrainConfig, accuracy, load_weights_into, train
 from .app import cli
+from .evaluate import data_workers_option
 
 
 @cli.command("train")
@@ -39,9 +40,10 @@ from .app import cli
               help="PGD steps of the robust validation.")
 @click.option("--arch", help="Architecture spec when MODEL is a bare weights file (fine-tuning).")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow pickled checkpoints (only files you trust).")
+@data_workers_option
 @click.pass_context
 def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, beta, epochs, lr, schedule,
-              batch_size, seed, limit, val_steps, arch, trust_checkpoint) -> None:
+              batch_size, seed, limit, val_steps, arch, trust_checkpoint, data_workers) -> None:
     """Train MODEL (from scratch with ?weights=none, or fine-tune any loadable checkpoint) on --data.
 
     Each epoch logs train loss, clean and PGD robust validation accuracy to OUT/log.csv; keeps

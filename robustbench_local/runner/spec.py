@@ -28,6 +28,7 @@ class EvalSpec:
     arch: str | None = field(default=None, metadata={"example": "torchvision:resnet18?num_classes=10"})
     trust_checkpoint: bool = False
     calibration_data: str | None = "auto"
+    data_workers: int | None = None  # decode threads (None: the CPUs available); never changes a number
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -28,8 +28,9 @@ MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"
 DIGEST_SUFFIX = ".sha256"
 RECOMPUTE = "re-run the evaluation that made it on this directory to recompute it"
-IDENTITY = {"model_fingerprint": "model", "data_fingerprint": "data", "seed": "seed",
+IDENTITY = {"model_fingerprint": "model", "data_index": "data", "seed": "seed",
             "calibration_fingerprint": "calibration_data"}  # what a run dir is of -> how the manifest shows it
+SAMPLES = "samples.npy"  # the identity of each evaluated image (path, size, time or pixels) when its records were made
 _digests: dict[tuple, str] = {}  # (path, inode, size, mtime) -> SHA-256 of the bytes, so a file is hashed once
 
 
@@ -194,6 +195,20 @@ class RunStore:
                         f"{old.get(shown)} [{old.get(key)}] != {manifest.get(shown)} [{manifest.get(key)}]")
                 raise RunError(f"{self.root} holds a run with a different {key.replace('_', ' ')} ({what}); "
                                "run the same evaluation or choose another --out directory")
+
+    def read_samples(self) -> np.ndarray | None:
+        """The per-sample identities recorded for the run's images (None if absent or damaged)."""
+        path = self.root / SAMPLES
+        return np.load(path, allow_pickle=False) if self.intact(path) else None
+
+    def write_samples(self, digests: np.ndarray) -> None:
+        """Record the per-sample identities (only when they differ from the recorded ones)."""
+        path = self.root / SAMPLES
+        if path.is_file() and not damage(path) and np.array_equal(np.load(path, allow_pickle=False), digests):
+            return
+        buffer = io.BytesIO()
+        np.save(buffer, digests)
+        self.write(self.root / SAMPLES, buffer.getvalue())
 
     def write_manifest(self, manifest: dict) -> None:
         """(Re)write the manifest when anything but its `updated` time changes."""
