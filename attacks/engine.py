@@ -12,6 +12,7 @@ random start depends on which points share its batch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,10 +70,11 @@ class PointState:
             getattr(self, name)[where] = getattr(other, name)[where]
 
 
-def run_sequence(model: Classifier, images: np.ndarray, labels: np.ndarray, ids: np.ndarray,
+def run_sequence(model: Classifier, read: Callable[[np.ndarray], np.ndarray], labels: np.ndarray, ids: np.ndarray,
                  members: list[AttackConfig], norm: str, eps: float, state: PointState, seed_parts: tuple,
                  batch_size: int, progress: Progress | None = None) -> PointState:
-    """Run `members` in order on the still-unbroken points of `state` (updated in place and returned).
+    """Run `members` in order on the still-unbroken points of `state` (updated in place and returned);
+    `read(positions)` gives the uint8 NHWC images of those positions (e.g. `DataSource.read`).
 
     At eps = 0 the ball holds only the clean image, so nothing runs and the records are the clean predictions.
     """
@@ -94,7 +96,7 @@ def run_sequence(model: Classifier, images: np.ndarray, labels: np.ndarray, ids:
                         if not len(idx):
                             continue
                         seed = derive_seed(*seed_parts, position, label, restart, ",".join(map(str, ids[idx])))
-                        _attack_batch(model, atk, member.spec.minimum_norm, images[idx], y_all[idx], ids[idx], idx,
+                        _attack_batch(model, atk, member.spec.minimum_norm, read(idx), y_all[idx], ids[idx], idx,
                                       norm, eps, label, seed, state, device)
                         state.queries[idx] += cost
                         bar.update(len(idx))

@@ -5,7 +5,8 @@ Records are `classification_records` of the recorded example per point (see engi
 `perturbation_linf`, `perturbation_l2` and `queries` (nominal model passes spent: iterations x EOT x targets, or
 Square queries, summed over the attacks and restarts that ran on the point). Metrics: the calibration metrics
 of BaseSuite on those examples (raw and `_ts` with the clean-fitted temperature), plus `robust_acc`,
-`clean_acc`, `attack_success_rate` (broken / clean-correct), `max_perturbation_linf|l2`, `zero_grad_share`,
+`clean_acc`, `attack_success_rate` (broken / clean-correct; its `n` counts the clean-correct points),
+`max_perturbation_linf|l2`, `zero_grad_share` (`n`: the points checked),
 and sanity flags as rows `flag_<name>` with value 0 or 1 (attacks/checks.py says what each means).
 
 Eps sweeps reuse work: the outcome at eps_k starts from the outcome at the next smaller eps of the same sweep
@@ -24,14 +25,15 @@ import pandas as pd
 
 from robustbench_local.errors import SpecError
 from robustbench_local.metrics import bootstrap
+from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
-from .checks import condition_flags, model_checks, sweep_flag
+from .checks import CHECK_POINTS, condition_flags, model_checks, sweep_flag
 from .engine import PointState, run_sequence
 from .registry import AttackConfig, check_norm, parse_sequence
-from .threat import parse_eps, parse_norm
+from .threat import check_radius, parse_eps, parse_norm
 
 
 def _items(text: str) -> tuple[str, ...]:
@@ -62,11 +64,9 @@ def parse_norms(text: str) -> tuple[str, ...]:
 
 
 def _optional_int(text: str) -> int | None:
-    if str(text).strip().lower() in ("", "none", "default"):
+    if text.strip().lower() in ("", "none", "default"):
         return None
-    if not str(text).strip().isdigit() or int(text) < 1:
-        raise SpecError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    return parse_int(text, 1)
 
 
 def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, Any]) -> Condition:
@@ -74,7 +74,8 @@ def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, A
     members = parse_sequence(attack, overrides)
     check_norm(members, norm, attack)
     shown = attack + "".join(f" {k}={v}" for k, v in overrides.items() if v is not None)
-    params = {"attack": shown, "spec": attack, "norm": norm, "eps": parse_eps(eps_text), "eps_text": eps_text,
+    eps = check_radius(norm, parse_eps(eps_text), eps_text)
+    params = {"attack": shown, "spec": attack, "norm": norm, "eps": eps, "eps_text": eps_text,
               "members": [m.to_json() for m in members]}
     return Condition(f"{shown}:{norm}:{eps_text}", params)
 
@@ -87,13 +88,14 @@ class AttackSuite(BaseSuite):
         SuiteOption("attack", "attack(s), comma-separated; A+B = one worst-case sequence; NAME?key=value "
                     "sets a parameter (see `rbl list attacks`)", "pgd", parse_attacks),
         SuiteOption("norm", "threat model norm(s): Linf, L2", "Linf", parse_norms),
-        SuiteOption("eps", "radii in [0,1] pixel units, fractions allowed", "0,1/255,2/255,4/255,8/255",
-                    parse_eps_list),
+        SuiteOption("eps", "radii in pixel units, fractions allowed: Linf in [0, 1]; L2 (the norm of the whole "
+                    "perturbation) may exceed 1", "0,1/255,2/255,4/255,8/255", parse_eps_list),
         SuiteOption("steps", "override the iterations of every attack that has them", "default", _optional_int),
         SuiteOption("restarts", "override the random restarts of every attack that has them", "default",
                     _optional_int),
     )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
+    batch_dependent = True  # torchattacks draws random starts per batch
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,8/255,0.1"}
 
     def _overrides(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +112,7 @@ class AttackSuite(BaseSuite):
         state = self._state_at(condition, ctx)
         shard = ("attacks:checks", data.ids[0] if len(data) else "", len(data))
         if shard not in ctx.cache:  # model-level checks: once per set of points
-            ctx.cache[shard] = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
+            ctx.cache[shard] = model_checks(ctx.model, data.read, data.labels, state.clean_correct)
         checks = ctx.cache[shard]
         records = classification_records(
             state.logits, data.labels, data.ids, clean_correct=state.clean_correct, attack_success=state.broken,
@@ -139,7 +141,7 @@ class AttackSuite(BaseSuite):
             state.adopt(previous, previous.broken)
         members = [AttackConfig(m["name"], m["config"]) for m in params["members"]]
         task_key = Task(self, condition).key
-        run_sequence(ctx.model, data.images, data.labels, data.ids, members, params["norm"], params["eps"], state,
+        run_sequence(ctx.model, data.read, data.labels, data.ids, members, params["norm"], params["eps"], state,
                      (ctx.seed, task_key), ctx.batch_size, ctx.progress)
         ctx.cache[key] = state
         return state
@@ -160,20 +162,25 @@ class AttackSuite(BaseSuite):
         rows = super().metrics(records, temperature, seed_parts)
         table, n = records.table, len(records.table)
         clean, success, robust = self._accuracies(table)
-        ratios = {"robust_acc": (robust, None), "clean_acc": (clean, None),
-                  "attack_success_rate": (success, clean)}
-        for name, (num, den) in ratios.items():
-            def metric(w, num=num, den=den):
-                return (w @ num) / (w @ den if den is not None else w.sum(axis=1))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                value, low, high = bootstrap({name: metric}, n, *seed_parts)[name]
-            rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": n})
-        extra = {"max_perturbation_linf": float(table["perturbation_linf"].max()) if n else np.nan,
-                 "max_perturbation_l2": float(table["perturbation_l2"].max()) if n else np.nan,
-                 "zero_grad_share": records.info["checks"]["zero_grad_share"]}
-        extra.update({f"flag_{k}": v for k, v in self._flags(records).items()})
-        rows += [{"metric": k, "value": float(v), "ci_low": np.nan, "ci_high": np.nan, "n": n}
-                 for k, v in extra.items()]
+        ones = np.ones(n)
+        ratios = {"robust_acc": (robust, ones), "clean_acc": (clean, ones), "attack_success_rate": (success, clean)}
+
+        def statistic(w: np.ndarray) -> dict[str, np.ndarray]:
+            return {name: (w @ num) / (w @ den) for name, (num, den) in ratios.items()}
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            intervals = bootstrap(statistic, n, *seed_parts)
+        rows += [{"metric": name, "value": value, "ci_low": low, "ci_high": high,
+                  "n": int(ratios[name][1].sum())}  # `n` of a ratio is its denominator's count
+                 for name, (value, low, high) in intervals.items()]
+        checks = records.info["checks"]  # records written before the count was kept: the check's cap (exact unsharded)
+        checked = checks.get("zero_grad_points", min(CHECK_POINTS, int(clean.sum())))
+        extra = {"max_perturbation_linf": (float(table["perturbation_linf"].max()) if n else np.nan, n),
+                 "max_perturbation_l2": (float(table["perturbation_l2"].max()) if n else np.nan, n),
+                 "zero_grad_share": (checks["zero_grad_share"], checked)}
+        extra.update({f"flag_{k}": (v, n) for k, v in self._flags(records).items()})
+        rows += [{"metric": k, "value": float(v), "ci_low": np.nan, "ci_high": np.nan, "n": count}
+                 for k, (v, count) in extra.items()]
         return rows
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:

@@ -89,7 +89,7 @@ def autoattack_vs_original(model, data) -> None:
     for seed in AA_SEEDS:
         state = PointState.from_clean(model.predict(data.images), data.labels)
         start = time.perf_counter()
-        run_sequence(model, data.images, data.labels, data.ids, members, "Linf", AA_EPS, state, (seed, "bench"), BATCH)
+        run_sequence(model, data.read, data.labels, data.ids, members, "Linf", AA_EPS, state, (seed, "bench"), BATCH)
         elapsed = time.perf_counter() - start
         results.append((float((state.clean_correct & ~state.broken).mean()), elapsed))
         print(f"  autoattack (torchattacks composite), seed {seed}: robust acc {results[-1][0]:.4f} "

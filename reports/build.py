@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from robustbench_local.errors import SpecError
+from robustbench_local.errors import RunError, SpecError, os_reason
 from robustbench_local.runner.store import atomic_write
 
 from . import plots, sections
@@ -53,7 +53,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
 def build_report(runs: list[ReportRun], figures: bool = True) -> Report:
     """Tables for every suite the runs hold; figures only when asked (md/html)."""
     def figs(key: str) -> list[plots.Figure]:
-        return [f for fn in plots.SUITE_FIGURES[key] if (f := fn(runs)) is not None] if figures else []
+        return plots.section_figures(key, runs) if figures else []
 
     candidates = [
         Section("calibration", "Clean accuracy and calibration", [t for t in [sections.clean_table(runs)] if t],
@@ -70,7 +70,6 @@ def write_report(run_dirs: list[str | Path], out: str | Path, formats: tuple[str
     runs = load_runs(run_dirs)
     report = build_report(runs, figures=bool({"md", "html"} & set(formats)))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     if "html" in formats:
         written.append(_write(out / "report.html", render_html(report).encode()))
@@ -102,6 +101,8 @@ def summary_frame(report: Report) -> pd.DataFrame:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise RunError(f"cannot write {path} ({os_reason(path, exc)}); choose another --out directory") from None
     return path

@@ -5,6 +5,8 @@ import xml.etree.ElementTree as ET
 
 from robustbench_local.gate import Verdict
 
+from .render_md import md_text
+
 
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.4f}"
@@ -36,7 +38,7 @@ def markdown(verdicts: list[Verdict]) -> str:
     failed = sum(not v.passed for v in verdicts)
     title = f"### Robustness gate: {'FAILED' if failed else 'passed'} ({failed} of {len(verdicts)} checks failed)"
     lines = [title, "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(r) + " |" for r in verdict_rows(verdicts)]
+    lines += ["| " + " | ".join(md_text(c) for c in r) + " |" for r in verdict_rows(verdicts)]
     return "\n".join(lines) + "\n"
 
 

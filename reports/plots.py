@@ -1,12 +1,14 @@
 """Report figures: each function returns (key, title, PNG bytes) or None if the runs lack the data.
 
 Figures are built with matplotlib's object API (`matplotlib.figure.Figure`, rendered to PNG by Agg), so
-the report neither needs a display nor changes the pyplot backend of the process that calls it.
+the report neither needs a display nor changes the pyplot backend of the process that calls it. Text is
+drawn literally (no mathtext), so labels made of run names and paths show as they are, whatever they hold.
 """
 from __future__ import annotations
 
 import io
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from sklearn.metrics import roc_curve
@@ -50,8 +52,7 @@ def robust_vs_eps(runs: list[ReportRun]) -> Figure | None:
     fig, axes = _grid(len(sweeps))
     for ax, (attack, norm) in zip(axes, sweeps, strict=True):
         for run in runs:
-            rows = run.rows("attacks", "robust_acc")
-            rows = rows[rows["p"].map(lambda p, a=attack, n=norm: (p["attack"], p["norm"]) == (a, n))]
+            rows = run.rows("attacks", "robust_acc", attack=attack, norm=norm)
             rows = rows.assign(eps=rows["p"].map(lambda p: p["eps"])).sort_values("eps")
             if len(rows):
                 _errorbar(ax, rows["eps"].to_numpy() * 255 if norm == "Linf" else rows["eps"].to_numpy(), rows,
@@ -64,8 +65,7 @@ def robust_vs_eps(runs: list[ReportRun]) -> Figure | None:
 
 
 def _corruption_rows(run: ReportRun):
-    rows = run.rows("corruptions", "acc")
-    return rows[rows["p"].map(lambda p: bool(p.get("corruption")))]
+    return run.rows("corruptions", "acc", where=lambda p: bool(p.get("corruption")))
 
 
 def _acc_matrix(run: ReportRun, names: list[str], sevs: list[int]) -> tuple[list[str], list[int], np.ndarray]:
@@ -162,8 +162,7 @@ def _pooled(run: ReportRun, suite: str, conditions: list[str]) -> tuple[np.ndarr
 def shift_conditions(run: ReportRun) -> list[tuple[str, str, list[str]]]:
     """(panel title, suite, conditions): clean, corruptions at the highest severity (pooled), the largest attack ε."""
     out = [("clean", "clean", ["clean"])]
-    acc = run.rows("corruptions", "acc")
-    corr = acc[acc["p"].map(lambda p: bool(p.get("corruption")))]
+    corr = _corruption_rows(run)
     if len(corr):
         top = max(int(p["severity"]) for p in corr["p"])
         out.append((f"corruptions, severity {top} (pooled)", "corruptions",
@@ -250,3 +249,9 @@ def ood_roc(runs: list[ReportRun]) -> Figure | None:
 
 SUITE_FIGURES = {"attacks": (robust_vs_eps,), "corruptions": (corruption_heatmap, acc_vs_severity),
                  "calibration": (reliability, ece_vs_shift), "ood": (ood_histograms, ood_roc)}
+
+
+def section_figures(key: str, runs: list[ReportRun]) -> list[Figure]:
+    """The figures of one report section (a key of SUITE_FIGURES) that the runs have the data for."""
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return [f for fn in SUITE_FIGURES[key] if (f := fn(runs)) is not None]

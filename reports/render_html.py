@@ -6,7 +6,7 @@ import math
 from html import escape
 
 from .glossary import GLOSSARY
-from .table import Cell, Table, fmt
+from .table import MISSING, Cell, Table, fmt
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f5f6f8;margin:0}
@@ -44,12 +44,12 @@ dt{font-family:ui-monospace,Menlo,monospace;color:#24406e}dd{margin:0}
 def _cell(value, label: bool) -> str:
     if isinstance(value, Cell):
         ci = "" if math.isnan(value.low) else f'<span class="ci">[{fmt(value.low)}, {fmt(value.high)}]</span>'
-        main = "—" if math.isnan(value.value) else fmt(value.value)
+        main = MISSING if math.isnan(value.value) else fmt(value.value)
         return f'<td class="num">{main}{ci}</td>'
     text = escape(str(value))
     if label or text == "none":
         return f'<td class="lab">{text}</td>'
-    return f'<td class="num">{text}</td>' if text == "—" else f'<td class="lab flag">{text}</td>'
+    return f'<td class="num">{text}</td>' if text == MISSING else f'<td class="lab flag">{text}</td>'
 
 
 def html_table(table: Table, heading: bool = True) -> str:
@@ -72,8 +72,8 @@ def _figure(key: str, title: str, png: bytes) -> str:
 def _runs(report) -> str:
     head = "<tr><th>model</th><th>run dir</th><th>data</th><th>n</th><th>seed</th><th>temperature</th></tr>"
     rows = "".join(f"<tr><td>{escape(r['label'])}</td><td>{escape(r['run_dir'])}</td><td>{escape(str(r['data']))}"
-                   f"</td><td>{r['n_samples']}</td><td>{r['seed']}</td><td>"
-                   f"{'—' if r['temperature'] is None else fmt(r['temperature'])}</td></tr>" for r in report.run_info())
+                   f"</td><td>{escape(str(r['n_samples']))}</td><td>{escape(str(r['seed']))}</td><td>"
+                   f"{MISSING if r['temperature'] is None else fmt(r['temperature'])}</td></tr>" for r in report.run_info())
     return f'<div class="scroll"><table class="runs">{head}{rows}</table></div><h3>Headline figures</h3>'
 
 

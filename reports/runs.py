@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,8 @@ import pandas as pd
 from robustbench_local.records import Records
 from robustbench_local.results import RunResult, load_run
 from robustbench_local.runner.store import RunStore, read_task_file
+
+from .table import MISSING, Cell, cell_from_row
 
 
 @dataclass
@@ -52,14 +56,28 @@ class ReportRun:
     def temperature(self) -> float | None:
         return self.result.temperature
 
-    def rows(self, suite: str, metric: str | None = None, condition: str | None = None) -> pd.DataFrame:
-        """Metric rows of one suite, optionally one metric / condition."""
-        m = self.metrics[self.metrics["suite"] == suite]
+    def rows(self, suite: str, metric: str | None = None, condition: str | None = None,
+             where: Callable[[dict], bool] | None = None, **params: Any) -> pd.DataFrame:
+        """Metric rows of one suite, optionally of one metric / condition, whose params satisfy `where` and
+        equal `params`; an empty frame (with every column) when none match."""
+        m = self.metrics
+        mask = m["suite"] == suite
         if metric is not None:
-            m = m[m["metric"] == metric]
+            mask &= m["metric"] == metric
         if condition is not None:
-            m = m[m["condition"] == condition]
+            mask &= m["condition"] == condition
+        m = m[mask]
+        # an explicit bool dtype: the mask of an empty frame would otherwise select columns, not rows
+        if where is not None:
+            m = m[m["p"].map(where).astype(bool)]
+        for key, value in params.items():
+            m = m[m["p"].map(lambda p, k=key, v=value: p.get(k) == v).astype(bool)]
         return m
+
+    def cell(self, suite: str, metric: str, condition: str | None = None, **params: Any) -> Cell | str:
+        """The value and interval of the first matching metric row, or MISSING when the run has none."""
+        rows = self.rows(suite, metric, condition, **params)
+        return cell_from_row(rows.iloc[0]) if len(rows) else MISSING
 
 
 def _base_label(result: RunResult) -> str:

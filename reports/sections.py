@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .runs import ReportRun
 from .summary import threat_models
-from .table import Cell, Table, cell_from_row
+from .table import MISSING, Table
 
 CLEAN_METRICS = ("acc", "nll", "nll_ts", "brier_sum", "brier_sum_ts", "ece_15_equal_width", "ece_15_equal_width_ts",
                  "ece_15_equal_mass", "ece_15_equal_mass_ts", "mce", "mce_ts", "classwise_ece", "classwise_ece_ts")
@@ -16,25 +16,18 @@ CORRUPTION_SUMMARY = (("mean corruption acc", "mean_corruption_acc"), ("mean ECE
 OOD_SUMMARY = (("AUROC", "auroc_mean"), ("FPR@95", "fpr_at_95tpr_id_mean"), ("AUPR-out", "aupr_out_mean"))
 
 
-def _get(run: ReportRun, suite: str, metric: str, condition: str | None = None, **params) -> Cell | str:
-    rows = run.rows(suite, metric, condition)
-    for key, value in params.items():
-        rows = rows[rows["p"].map(lambda p, k=key, v=value: p.get(k) == v)]
-    return cell_from_row(rows.iloc[0]) if len(rows) else "—"
-
-
 def _drop_empty(table: Table) -> Table | None:
     """Drop value columns that no row fills; None when no row has any value."""
     k = table.label_columns
-    keep = [i for i in range(len(table.columns)) if i < k or any(r[i] != "—" for r in table.rows)]
+    keep = [i for i in range(len(table.columns)) if i < k or any(r[i] != MISSING for r in table.rows)]
     table.columns = [table.columns[i] for i in keep]
-    table.rows = [[r[i] for i in keep] for r in table.rows if any(v != "—" for v in r[k:])]
+    table.rows = [[r[i] for i in keep] for r in table.rows if any(v != MISSING for v in r[k:])]
     return table if table.rows and len(keep) > k else None
 
 
 def clean_table(runs: list[ReportRun]) -> Table | None:
-    rows = [[m, *(_get(run, "clean", m, "clean") for run in runs)] for m in CLEAN_METRICS]
-    rows.append(["temperature (fitted on val)", *(_get(run, "calibration", "temperature") for run in runs)])
+    rows = [[m, *(run.cell("clean", m, "clean") for run in runs)] for m in CLEAN_METRICS]
+    rows.append(["temperature (fitted on val)", *(run.cell("calibration", "temperature") for run in runs)])
     return _drop_empty(Table("Clean accuracy and calibration", ["metric", *(r.label for r in runs)], rows,
                              "_ts = with the temperature fitted once on held-out clean data.", key="clean"))
 
@@ -44,7 +37,7 @@ def attack_table(runs: list[ReportRun]) -> Table | None:
     for run in runs:
         for attack, norm, eps, text in [(a, n, 0.0, "0") for a, n in _sweeps(runs)] + threat_models(runs):
             rows.append([run.label, attack, norm, text,
-                         *(_get(run, "attacks", m, attack=attack, norm=norm, eps=eps) for _, m in ATTACK_METRICS)])
+                         *(run.cell("attacks", m, attack=attack, norm=norm, eps=eps) for _, m in ATTACK_METRICS)])
     return _drop_empty(Table("Robust accuracy per threat model", ["model", "attack", "norm", "ε",
                                                                   *(h for h, _ in ATTACK_METRICS)], rows,
                              "robust_acc: clean-correct and not broken by any attack of the sequence within ε "
@@ -64,7 +57,7 @@ def corruption_tables(runs: list[ReportRun]) -> list[Table]:
     columns = [(run, sev, f"severity {sev}" if len(runs) == 1 else f"{run.label} · sev {sev}")
                for run in runs for sev in severities]
     per = Table("Accuracy per corruption and severity", ["corruption", *(h for _, _, h in columns)],
-                [[c, *(_get(run, "corruptions", "acc", corruption=c, severity=sev) for run, sev, _ in columns)]
+                [[c, *(run.cell("corruptions", "acc", corruption=c, severity=sev) for run, sev, _ in columns)]
                  for c in names], "acc on corrupted test images (on-the-fly unless the data is a precomputed "
                 "cifar10c:/imagenetc: set).", key="corruptions")
     groups = ["clean", "common", "noise", "blur", "weather", "digital", "validation",
@@ -72,9 +65,9 @@ def corruption_tables(runs: list[ReportRun]) -> list[Table]:
     agg_rows = []
     for run in runs:
         for g in groups:
-            metric_cells = [_get(run, "corruptions", m, g) for _, m in CORRUPTION_SUMMARY]
+            metric_cells = [run.cell("corruptions", m, g) for _, m in CORRUPTION_SUMMARY]
             if g == "clean":
-                metric_cells[0] = _get(run, "corruptions", "acc", "clean")
+                metric_cells[0] = run.cell("corruptions", "acc", "clean")
             agg_rows.append([run.label, g, *metric_cells])
     agg = Table("Corruption means", ["model", "group", *(h for h, _ in CORRUPTION_SUMMARY)], agg_rows,
                 "Means over the conditions of each group; mCE needs all 15 common corruptions at severities 1-5, "
@@ -89,14 +82,14 @@ def ood_tables(runs: list[ReportRun]) -> list[Table]:
     kinds = ("near", "far")
     means = Table("OOD detection, near/far means", ["model", "detector", *(f"{h} {k}" for h, _ in OOD_SUMMARY
                                                                              for k in kinds)],
-                  [[run.label, d, *(_get(run, "ood", m, f"{k}:{d}") for _, m in OOD_SUMMARY for k in kinds)]
+                  [[run.label, d, *(run.cell("ood", m, f"{k}:{d}") for _, m in OOD_SUMMARY for k in kinds)]
                    for run in runs for d in detectors],
                   "ID test samples are negatives, OOD positives; FPR@95 = fpr_at_95tpr_id (fraction of OOD accepted "
                   "at the threshold keeping 95% of ID).", label_columns=2, key="ood_means")
     sets = list(dict.fromkeys((p["ood_set"], p.get("kind", "")) for run in runs for p in run.rows("ood", "auroc")["p"]
                               if p.get("ood_set")))
     per_set = Table("AUROC per OOD set", ["model", "detector", *(f"{s} ({k})" for s, k in sets)],
-                    [[run.label, d, *(_get(run, "ood", "auroc", ood_set=s, detector=d) for s, _ in sets)]
+                    [[run.label, d, *(run.cell("ood", "auroc", ood_set=s, detector=d) for s, _ in sets)]
                      for run in runs for d in detectors], "auroc (= sklearn roc_auc_score, OOD positive).",
                     label_columns=2, key="ood_sets")
     return [t for t in (_drop_empty(means), _drop_empty(per_set)) if t is not None]

@@ -6,20 +6,14 @@ from collections.abc import Callable
 import pandas as pd
 
 from .runs import ReportRun
-from .table import Cell, Table, cell_from_row
+from .table import MISSING, Cell, Table
 
 HEADLINE_DETECTORS = ("energy", "msp", "maxlogit")  # the OOD detector shown in the summary, first one present
 Lookup = Callable[[ReportRun], Cell | str]
 
 
-def _lookup(suite: str, metric: str, condition: str | None = None,
-            where: Callable[[dict], bool] | None = None) -> Lookup:
-    def get(run: ReportRun) -> Cell | str:
-        rows = run.rows(suite, metric, condition)
-        if where is not None:
-            rows = rows[rows["p"].map(where)]
-        return cell_from_row(rows.iloc[0]) if len(rows) else "—"
-    return get
+def _lookup(suite: str, metric: str, condition: str | None = None, **params) -> Lookup:
+    return lambda run: run.cell(suite, metric, condition, **params)
 
 
 def threat_models(runs: list[ReportRun]) -> list[tuple[str, str, float, str]]:
@@ -33,8 +27,10 @@ def threat_models(runs: list[ReportRun]) -> list[tuple[str, str, float, str]]:
 
 
 def headline_detector(runs: list[ReportRun]) -> str | None:
-    """The detector shown in the summary: the first of HEADLINE_DETECTORS every run has, else any shared one."""
+    """The detector shown in the summary: the first of HEADLINE_DETECTORS that every run with OOD results has,
+    else any such shared one (runs without the OOD suite do not hide the others' figures)."""
     sets = [set(run.rows("ood")["p"].map(lambda p: p.get("detector")).dropna()) for run in runs]
+    sets = [s for s in sets if s]
     shared = set.intersection(*sets) if sets else set()
     for name in HEADLINE_DETECTORS:
         if name in shared:
@@ -53,9 +49,8 @@ def summary_columns(runs: list[ReportRun]) -> list[tuple[str, Lookup]]:
     """(header, lookup) of every summary column that at least one run can fill."""
     cols: list[tuple[str, Lookup]] = [("clean acc", _lookup("clean", "acc", "clean"))]
     for attack, norm, eps, text in threat_models(runs):
-        cols.append((f"robust acc {attack} {norm} ε={text}", _lookup(
-            "attacks", "robust_acc", where=lambda p, a=attack, n=norm, e=eps: (p.get("attack"), p.get("norm"),
-                                                                              p.get("eps")) == (a, n, e))))
+        cols.append((f"robust acc {attack} {norm} ε={text}",
+                     _lookup("attacks", "robust_acc", attack=attack, norm=norm, eps=eps)))
     cols.append(("mean corruption acc", _lookup("corruptions", "mean_corruption_acc", "common")))
     cols.append(("mCE (AlexNet)", _lookup("corruptions", "mce_alexnet", "common")))  # needs severities 1-5
     detector = headline_detector(runs)
@@ -65,7 +60,7 @@ def summary_columns(runs: list[ReportRun]) -> list[tuple[str, Lookup]]:
             cols.append((f"FPR@95 {kind} ({detector})", _lookup("ood", "fpr_at_95tpr_id_mean", f"{kind}:{detector}")))
     cols.append(("ECE raw", _lookup("clean", "ece_15_equal_width", "clean")))
     cols.append(("ECE temp-scaled", _lookup("clean", "ece_15_equal_width_ts", "clean")))
-    cols = [(h, get) for h, get in cols if any(get(run) != "—" for run in runs)]
+    cols = [(h, get) for h, get in cols if any(get(run) != MISSING for run in runs)]
     return [*cols, ("flags", flags)]
 
 

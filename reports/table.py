@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+MISSING = "—"  # the text of a cell the run has no value for
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -17,7 +19,7 @@ class Cell:
     @property
     def text(self) -> str:
         if self.value is None or math.isnan(self.value):
-            return "—"
+            return MISSING
         if math.isnan(self.low):
             return fmt(self.value)
         return f"{fmt(self.value)} [{fmt(self.low)}, {fmt(self.high)}]"
@@ -53,9 +55,6 @@ class Table:
     note: str = ""
     label_columns: int = 1
     key: str = ""
-
-    def text_rows(self) -> list[list[str]]:
-        return [[v.text if isinstance(v, Cell) else str(v) for v in row] for row in self.rows]
 
     def to_json(self) -> dict:
         return {"key": self.key, "title": self.title, "note": self.note, "columns": self.columns,

@@ -9,19 +9,23 @@ to an unpaired normal approximation from the two intervals, and the verdict says
 """
 from __future__ import annotations
 
+import math
+import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from .errors import IncompatibleRuns, SpecError
 from .metrics import resample_weights, weighted_metric
 from .results import RunResult
 from .suites import get_suite
-from .yamlfile import read_yaml
+from .yamlfile import read_yaml_document
 
 THRESHOLDS = ("max_drop", "max_rise", "min", "max")
+CHANGES = ("max_drop", "max_rise")  # allowed changes: thresholds >= 0
 N_BOOT = 2000
 LOWER_IS_BETTER = ("nll", "brier", "ece", "mce", "fpr", "detection_error", "error", "attack_success")
 
@@ -39,10 +43,22 @@ class Rule:
     condition: str | None = None
 
     def __post_init__(self) -> None:
+        """Check every field by type (SpecError naming the field), so a rule is either sound or refused."""
+        if not _is_name(self.metric):
+            raise SpecError(f"`metric` must be a metric name such as acc, got {_show(self.metric)}")
+        for name in ("suite", "condition"):
+            value = getattr(self, name)
+            if value is not None and not _is_name(value):
+                raise SpecError(f"`{name}` must be a one-line name (quote it in YAML), got {_show(value)}")
         set_ = [t for t in THRESHOLDS if getattr(self, t) is not None]
         if len(set_) != 1:
             raise SpecError(f"rule for {self.metric!r} must set exactly one of {', '.join(THRESHOLDS)} "
                             f"(it sets {', '.join(set_) or 'none'})")
+        value = getattr(self, set_[0])
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            raise SpecError(f"`{set_[0]}` must be a finite number, got {_show(value)}")
+        if set_[0] in CHANGES and value < 0:
+            raise SpecError(f"`{set_[0]}` is the change allowed, a number >= 0; got {value:g}")
 
     @property
     def kind(self) -> str:
@@ -72,20 +88,62 @@ class Verdict:
     method: str
 
 
+def _show(value: object) -> str:
+    """A short one-line repr of a user's value for error messages (bounded for any size or nesting)."""
+    return f"{type(value).__name__} {_SHORT.repr(value)}"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 40
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and value.isprintable()
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _rule_lines(node: yaml.Node | None) -> list[int]:
+    """The 1-based line of each item of the top-level `rules:` list (empty if it is not written out there)."""
+    items: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "rules" and isinstance(value, yaml.SequenceNode):
+                items = value.value  # the last `rules:` wins, as in the parsed document
+    return [item.start_mark.line + 1 for item in items]
+
+
 def load_rules(path: str | Path) -> list[Rule]:
-    """Rules from YAML: `rules: [{metric, suite?, condition?, max_drop|max_rise|min|max}]`."""
-    raw = read_yaml(path, "rules file", "write one or create it with `rbl gate --init`")
+    """Rules from YAML: `rules: [{metric, suite?, condition?, max_drop|max_rise|min|max}]`.
+
+    Any other document gives a one-line SpecError naming the rule (number and line) and the field."""
+    raw, node = read_yaml_document(path, "rules file", "write one or create it with `rbl gate --init`")
     entries = raw.get("rules") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:
-        raise SpecError(f"{path} must hold a non-empty list under `rules:`")
-    known = {f.name for f in fields(Rule)}
+        raise SpecError(f"rules file {path} must hold a non-empty list under `rules:`, e.g. "
+                        "rules: [{metric: acc, suite: clean, max_drop: 0.01}]")
+    lines = _rule_lines(node)
+    known = [f.name for f in fields(Rule)]
     rules = []
-    for entry in entries:
-        unknown = set(entry) - known if isinstance(entry, dict) else {"(not a mapping)"}
+    for i, entry in enumerate(entries):
+        where = f"rules file {path}, rule {i + 1}" + (f" (line {lines[i]})" if len(lines) == len(entries) else "")
+        if not isinstance(entry, dict):
+            raise SpecError(f"{where}: a rule is a mapping such as {{metric: acc, max_drop: 0.01}}, "
+                            f"got {_show(entry)}")
+        unknown = sorted(_SHORT.repr(k) for k in entry if k not in known)
         if unknown:
-            raise SpecError(f"rule {entry!r} in {path} has unknown key(s) {', '.join(sorted(unknown))}; "
-                            f"known: {', '.join(sorted(known))}")
-        rules.append(Rule(**entry))
+            raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        if "metric" not in entry:
+            raise SpecError(f"{where}: `metric` is missing; name the metric to check, e.g. metric: acc")
+        try:
+            rules.append(Rule(**entry))
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None
     return rules
 
 

@@ -6,14 +6,15 @@ import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pandas as pd
 
-from .errors import RunError
+from .errors import RunError, os_reason
 from .results import RunResult
 from .seeding import derive_seed
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: run ids include the options of the model spec (1 left them out)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -34,28 +35,60 @@ def default_db() -> Path:
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    """Open (creating if needed) a leaderboard file; refuse one written by a newer schema."""
+    """Open (creating if needed) a leaderboard file; upgrade an older schema, refuse a newer one.
+
+    RunError when the path cannot hold a SQLite file or holds something else."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA foreign_keys = ON")
-    con.executescript(SCHEMA)
-    row = con.execute("SELECT version FROM schema_version").fetchone()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA foreign_keys = ON")
+        con.executescript(SCHEMA)
+        row = con.execute("SELECT version FROM schema_version").fetchone()
+    except (OSError, sqlite3.Error) as exc:
+        reason = os_reason(path, exc) if isinstance(exc, OSError) else exc
+        raise RunError(f"cannot open the leaderboard {path} ({reason}); pass --db (or set $RBL_LEADERBOARD to) a "
+                       "leaderboard file or a new file in a writable directory") from None
     if row is None:
         con.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
         con.commit()
+    elif row[0] == 1:
+        _rekey(con)
     elif row[0] != SCHEMA_VERSION:
         raise RunError(f"{path} has leaderboard schema {row[0]}, this version reads {SCHEMA_VERSION}; "
                        "upgrade robustbench-local or pass another --db")
     return con
 
 
-def run_id(run: RunResult) -> str:
-    """Identity of an evaluation: model and data fingerprints, seed and suite options (not its path)."""
-    m = run.manifest
-    seed = derive_seed(m.get("model_fingerprint"), m.get("data_fingerprint"), m.get("seed"),
-                       json.dumps(m.get("options", {}), sort_keys=True))
+def _rekey(con: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: recompute every run id from its stored manifest (the ids gained the model options)."""
+    con.execute("PRAGMA foreign_keys = OFF")  # ids change in both tables at once
+    with con:
+        for old, manifest in con.execute("SELECT run_id, manifest FROM runs").fetchall():
+            new = manifest_id(json.loads(manifest))
+            con.execute("UPDATE runs SET run_id = ? WHERE run_id = ?", (new, old))
+            con.execute("UPDATE metrics SET run_id = ? WHERE run_id = ?", (new, old))
+        con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    con.execute("PRAGMA foreign_keys = ON")
+
+
+def manifest_id(m: dict) -> str:
+    """Identity of the evaluation a run manifest describes: what its numbers depend on, not where it lies.
+
+    That is the model (weights fingerprint; the query options of the model spec, which may change what the
+    same weights compute, e.g. ?input_size= or ?features=; the --arch spec), the data fingerprint, the seed,
+    the suite options and the data the temperature was fitted on."""
+    spec = m.get("spec") or {}
+    model_options = sorted(parse_qsl(str(m.get("model") or "").partition("?")[2], keep_blank_values=True))
+    seed = derive_seed(m.get("model_fingerprint"), json.dumps(model_options), spec.get("arch"),
+                       m.get("data_fingerprint"), m.get("seed"), json.dumps(m.get("options", {}), sort_keys=True),
+                       spec.get("calibration_data", "auto"))
     return f"{seed:016x}"
+
+
+def run_id(run: RunResult) -> str:
+    """Identity of a finished run in the leaderboard (see manifest_id)."""
+    return manifest_id(run.manifest)
 
 
 def add_run(con: sqlite3.Connection, run: RunResult) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import RunError
+from .errors import RunError, SpecError
 from .records import Records
-from .runner.store import CALIBRATION, MANIFEST, RunStore, atomic_write
+from .runner.store import CALIBRATION, MANIFEST, RunStore, write_output
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class RunResult:
         raise KeyError(f"{self.root} has no task {suite}/{condition}")
 
     def metric(self, metric: str, suite: str | None = None, condition: str | None = None) -> float:
-        """The value of one metric (first match), e.g. run.metric('acc', 'clean')."""
+        """The value of one metric, e.g. run.metric('acc', 'clean'); name the suite and condition wherever the
+        run has the metric under several (run.metric('robust_acc', 'attacks', 'pgd:Linf:8/255'))."""
         m = self.metrics
         m = m[m.metric == metric]
         if suite:
@@ -62,13 +63,17 @@ class RunResult:
             m = m[m.condition == condition]
         if m.empty:
             raise KeyError(f"no metric {metric!r} (suite={suite}, condition={condition}) in {self.root}")
+        if len(m) > 1:
+            where = "condition" if suite else "suite and condition"
+            found = ", ".join(f"{s}/{c}" if not suite else repr(c) for s, c in zip(m.suite, m.condition))
+            raise SpecError(f"{self.root} has {len(m)} values of {metric!r}; pass the {where}, one of: {found}")
         return float(m.value.iloc[0])
 
 
 def write_metrics(root: Path, metrics: pd.DataFrame) -> None:
-    """metrics.csv and metrics.json (records orientation), both written atomically."""
-    atomic_write(root / "metrics.csv", metrics.to_csv(index=False).encode())
-    atomic_write(root / "metrics.json", metrics.to_json(orient="records", indent=1).encode())
+    """metrics.csv and metrics.json (records orientation), both written atomically when their content changes."""
+    write_output(root / "metrics.csv", metrics.to_csv(index=False).encode())
+    write_output(root / "metrics.json", metrics.to_json(orient="records", indent=1).encode())
 
 
 def load_run(path: str | Path) -> RunResult:

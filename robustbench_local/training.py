@@ -1,4 +1,5 @@
-"""Training of a Classifier on a SampleSet: seeded, logged per epoch, best and last weights kept, resumable.
+"""Training of a Classifier on a DataSource: seeded, logged per epoch, best and last weights kept, resumable.
+Minibatches are read from the source (decoded ahead by the data threads), so the set need not fit in memory.
 
 The objective is a loss function `loss_fn(model, x, y)` (plain cross-entropy here; adversarial objectives
 live in `attacks.training_methods`), and `robust_val(model, x, y) -> accuracy` optionally selects the best
@@ -12,7 +13,7 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
-from .data import SampleSet
+from .data import DataSource
 from .device import cpu_setup
 from .errors import RunError, SpecError
 from .models import Classifier, frozen_mode, to_tensor
@@ -29,7 +30,9 @@ from .progress import Progress
 from .runner.store import atomic_write, write_json
 
 LossFn = Callable[[Classifier, torch.Tensor, torch.Tensor], torch.Tensor]
-RobustVal = Callable[[Classifier, torch.Tensor, torch.Tensor], float]
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (x in [0, 1], y) on the model's device
+RobustVal = Callable[[Classifier, Batches], float]
+VAL_BATCH = 256
 SCHEDULES = ("onecycle", "cyclic", "piecewise", "cosine", "constant")
 CHECKPOINT = "checkpoint.pt"
 
@@ -101,9 +104,16 @@ def state_bytes(model: Classifier) -> bytes:
 
 
 @torch.no_grad()
-def accuracy(model: Classifier, data: SampleSet, batch_size: int = 256) -> float:
+def accuracy(model: Classifier, data: DataSource, batch_size: int = VAL_BATCH) -> float:
     with frozen_mode(model):
-        return float((model.predict(data.images, batch_size).argmax(1) == data.labels).mean())
+        return float((model.predict_stream(data.batches(batch_size)).argmax(1) == data.labels).mean())
+
+
+def tensor_batches(data: DataSource, device: torch.device, batch_size: int = VAL_BATCH) -> Batches:
+    """(x, y) tensors of `data` on `device`, `batch_size` at a time, decoded ahead."""
+    labels = torch.from_numpy(data.labels)
+    for start, images in zip(range(0, len(data), batch_size), data.batches(batch_size), strict=True):
+        yield to_tensor(images, device), labels[start:start + len(images)].to(device)
 
 
 def _write_log(out: Path, log: list[dict]) -> None:
@@ -114,13 +124,13 @@ def _write_log(out: Path, log: list[dict]) -> None:
     atomic_write(out / "log.csv", buffer.getvalue().encode())
 
 
-def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: TrainConfig, out: str | Path,
+def train(model: Classifier, train_set: DataSource, val_set: DataSource, config: TrainConfig, out: str | Path,
           loss_fn: LossFn = cross_entropy, card: dict | None = None, progress: Progress = Progress(),
           robust_val: RobustVal | None = None) -> dict:
     """Train `model` in place; write best.safetensors (by robust val accuracy when `robust_val` is given, ties
     broken by clean, else clean), last.safetensors, log.csv, model.json and the resumable checkpoint.pt."""
     if config.augment_shift is None:
-        config = replace(config, augment_shift=default_shift(min(train_set.images.shape[1:3])))
+        config = replace(config, augment_shift=default_shift(min(train_set.image_shape[:2])))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = model.device
@@ -129,8 +139,7 @@ def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: T
         model.to(memory_format=torch.channels_last)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    images, labels = to_tensor(train_set.images), torch.from_numpy(train_set.labels)
-    val_x, val_y = to_tensor(val_set.images, device), torch.from_numpy(val_set.labels).to(device)
+    labels = torch.from_numpy(train_set.labels)
     optimiser = torch.optim.SGD(model.net.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = make_schedule(optimiser, config.schedule, config.lr,
@@ -153,10 +162,11 @@ def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: T
     for epoch in range(first, config.epochs + 1):
         model.train()
         order = torch.randperm(len(labels), generator=gen)
+        blocks = order.split(config.batch_size)
         total, seen = 0.0, 0
         with progress.bar(len(order), f"epoch {epoch}/{config.epochs}", "img") as bar:
-            for idx in order.split(config.batch_size):
-                x = random_shift(images[idx], config.augment_shift, gen).to(device)
+            for idx, images in zip(blocks, train_set.stream([b.numpy() for b in blocks]), strict=True):
+                x = random_shift(to_tensor(images), config.augment_shift, gen).to(device)
                 if cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with autocast:
@@ -173,7 +183,7 @@ def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: T
                "val_acc": accuracy(model, val_set)}
         if robust_val is not None:
             rng = torch.get_rng_state()  # validation draws must not change the training stream
-            row["val_robust_acc"] = robust_val(model, val_x, val_y)
+            row["val_robust_acc"] = robust_val(model, tensor_batches(val_set, device))
             torch.set_rng_state(rng)
         row["seconds"] = round(time.perf_counter() - start, 2)
         log.append(row)

@@ -42,7 +42,7 @@ def mlp():
     train = load_data("builtin:digits", "train")
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 32), nn.ReLU(), nn.Linear(32, 10))
-    model = Classifier(net, 10, name="mlp")
+    model = Classifier(net, 10, (0.0,) * 3, (1.0,) * 3, name="mlp")
     x, y = to_tensor(train.images), torch.from_numpy(train.labels.astype(np.int64))
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     for _ in range(60):
@@ -105,7 +105,7 @@ def test_autoattack_agrees_with_the_original(mlp, subset):
 
     eps = 0.06
     state = PointState.from_clean(mlp.predict(subset.images), subset.labels)
-    run_sequence(mlp, subset.images, subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
+    run_sequence(mlp, subset.read, subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
                  (0, "aa"), 256)
     ours = float((state.clean_correct & ~state.broken).mean())
     x, y = to_tensor(subset.images).contiguous(), torch.from_numpy(subset.labels.astype(np.int64))
@@ -135,7 +135,7 @@ def test_contract_violations_stop_the_run(digits_model, subset, monkeypatch, nor
     monkeypatch.setitem(registry.ATTACKS, "pgd", dataclasses.replace(registry.ATTACKS["pgd"], build=Escape))
     state = PointState.from_clean(digits_model.predict(subset.images), subset.labels)
     with pytest.raises(AttackContractError, match="pgd"):
-        run_sequence(digits_model, subset.images, subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
+        run_sequence(digits_model, subset.read, subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
                       (0, "t"), 64)
 
 
@@ -148,7 +148,7 @@ def test_model_mode_and_batchnorm_buffers_unchanged(digits_model, subset):
     modes = {name: m.training for name, m in model.named_modules()}
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     state = PointState.from_clean(clean, subset.labels)
-    run_sequence(model, subset.images, subset.labels, subset.ids, parse_sequence("pgd?steps=2+apgd-ce?steps=2"),
+    run_sequence(model, subset.read, subset.labels, subset.ids, parse_sequence("pgd?steps=2+apgd-ce?steps=2"),
                  "L2", 0.5, state, (0, "t"), 16)
     assert {name: m.training for name, m in model.named_modules()} == modes
     for k, v in model.state_dict().items():
@@ -181,3 +181,38 @@ def test_blackbox_and_sweep_flags(mlp, subset, tmp_path):
     by_square = (rec.broken_by == "square").mean()
     assert (_values(run, "flag_blackbox_beats_gradient")["fgsm+square?queries=200:Linf:1/255"]
             == float(by_square > 0.002))
+
+
+def test_ratio_metrics_count_their_denominator():
+    """`n` of a ratio is the number of points its denominator counts: attack_success_rate = broken / clean-correct
+    counts the clean-correct points, zero_grad_share the points the gradient check looked at."""
+    from robustbench_local.attacks.suite import SUITE
+
+    from robustbench_local.records import classification_records
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 20)
+    clean = np.arange(20) < 12  # 12 clean-correct points, 5 of them broken
+    broken = np.arange(20) < 5
+    logits = np.eye(10)[np.where(broken | ~clean, (labels + 1) % 10, labels)] * 5
+    records = classification_records(
+        logits, labels, np.array([f"s{i}" for i in range(20)]), clean_correct=clean, attack_success=broken,
+        broken_by=np.where(broken, "pgd", np.where(clean, "", "clean")), perturbation_linf=np.full(20, 0.01),
+        perturbation_l2=np.full(20, 0.1), queries=np.zeros(20, int))
+    records.info = {"checks": {"randomized": False, "max_logit_change": 0.0, "probability_output": False,
+                               "zero_grad_share": 0.0, "zero_grad_points": 12}, "kinds": [["pgd", "gradient"]]}
+    rows = {r["metric"]: r for r in SUITE.metrics(records, None, (0, "ratios"))}
+    assert rows["attack_success_rate"]["value"] == pytest.approx(5 / 12) and rows["attack_success_rate"]["n"] == 12
+    assert rows["robust_acc"]["value"] == pytest.approx(7 / 20) and rows["robust_acc"]["n"] == 20
+    assert rows["clean_acc"]["n"] == 20 and rows["acc"]["n"] == 20
+    assert rows["zero_grad_share"]["n"] == 12
+
+
+def test_gradient_check_reports_how_many_points_it_checked(digits_model, subset):
+    from robustbench_local.attacks.checks import CHECK_POINTS, model_checks
+
+    correct = digits_model.predict(subset.images).argmax(1) == subset.labels
+    checks = model_checks(digits_model, subset.read, subset.labels, correct)
+    assert checks["zero_grad_points"] == min(CHECK_POINTS, int(correct.sum()))
+    none = model_checks(digits_model, subset.read, subset.labels, np.zeros(len(subset), bool))
+    assert none["zero_grad_points"] == 0 and np.isnan(none["zero_grad_share"])

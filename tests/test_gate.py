@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import robustbench_local as rbl
 from robustbench_local.cli import cli
+from robustbench_local.errors import SpecError
 from robustbench_local.gate import Rule, judge
 
 
@@ -130,3 +131,95 @@ def test_adversarially_trained_baseline_vs_standard_candidate_fails_on_robust_ac
     lines = result.output.splitlines()
     assert any(line.startswith("FAIL") and "robust_acc max drop 0.01" in line for line in lines)
     assert any(line.startswith("PASS") and "acc max drop 0.03" in line for line in lines)
+
+
+VALID = "rules:\n  - {metric: acc, suite: clean, max_drop: 0.5}\n"
+
+
+@pytest.mark.parametrize("rule, fragments", [
+    ("{max_drop: 0.01}", ["`metric` is missing"]),
+    ("{metric: acc, max_drop: abc}", ["`max_drop` must be a finite number", "str 'abc'"]),
+    ("{metric: [acc], max_drop: 0.01}", ["`metric` must be a metric name", "list ['acc']"]),
+    ("{metric: acc, max_drop: .nan}", ["`max_drop` must be a finite number"]),
+    ("{metric: acc, min: .inf}", ["`min` must be a finite number"]),
+    ("{metric: acc, max_drop: true}", ["`max_drop` must be a finite number", "bool True"]),
+    ("{metric: acc, max_rise: -0.1}", ["`max_rise` is the change allowed, a number >= 0"]),
+    ("{metric: acc, max_drop: 1e999999}", ["`max_drop` must be a finite number"]),
+    ("{metric: acc, max_drop: 123456789012345678901234567890123456789e999}", ["`max_drop`"]),
+    ("{metric: acc, suite: 1, max_drop: 0.01}", ["`suite` must be a one-line name", "int 1"]),
+    ("{metric: acc, condition: {a: 1}, max_drop: 0.01}", ["`condition` must be a one-line name"]),
+    ("{metric: \"acc\\nx\", max_drop: 0.01}", ["`metric` must be a metric name"]),
+    ("{metric: acc, max_drop: 0.01, min: 0.5}", ["must set exactly one of"]),
+    ("{metric: acc}", ["must set exactly one of", "sets none"]),
+    ("{metric: acc, max_dorp: 0.01}", ["unknown key(s) 'max_dorp'"]),
+    ("{metric: acc, 3: 0.01}", ["unknown key(s) 3"]),
+    ("acc", ["a rule is a mapping", "str 'acc'"]),
+])
+def test_bad_rule_fields_are_one_line_naming_rule_and_field(runs, tmp_path, rule, fragments):
+    """The second rule is bad: the error names it (number and line) and the field, exit 2, no traceback."""
+    rules = tmp_path / "gate.yaml"
+    rules.write_text(VALID + f"  - {rule}\n")
+    result = gate("--baseline", runs["seed0"].root, "--candidate", runs["untrained"].root, "--rules", rules)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+    for fragment in [f"rules file {rules}, rule 2 (line 3): ", *fragments]:
+        assert fragment in result.output
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"rules: [\n", "is not valid YAML"),
+    (b"rules:\n  - {metric: acc, max_drop: !!int _}\n", "is not valid YAML"),
+    (b"rules:\n  - {metric: acc, max_drop: !!float x}\n", "is not valid YAML"),
+    (b"rules:\n  - {metric: \xff\xfe, max_drop: 0.1}\n", "is not UTF-8 text"),
+    (b"[" * 5000 + b"]" * 5000, "is not valid YAML"),
+    (b"rules: {metric: acc, max_drop: 0.1}\n", "must hold a non-empty list under `rules:`"),
+    (b"- {metric: acc, max_drop: 0.1}\n", "must hold a non-empty list under `rules:`"),
+    (b"", "must hold a non-empty list under `rules:`"),
+])
+def test_bad_rules_files_are_one_line(runs, tmp_path, content, fragment):
+    rules = tmp_path / "gate.yaml"
+    rules.write_bytes(content)
+    result = gate("--candidate", runs["seed0"].root, "--rules", rules)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and fragment in result.output
+
+
+def test_rules_are_checked_by_type_in_python_too():
+    with pytest.raises(SpecError, match="`max_drop` must be a finite number"):
+        Rule("acc", max_drop=float("nan"))
+    assert Rule("acc", max_drop=1).threshold == 1.0
+
+
+@pytest.mark.parametrize("option, what", [("--junit", "JUnit XML"), ("--summary", "Markdown summary"),
+                                          ("--init", "rules file")])
+def test_output_under_a_regular_file_is_one_line(runs, rules, tmp_path, monkeypatch, option, what):
+    from robustbench_local import suites
+
+    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    blocker = tmp_path / "somefile.txt"
+    blocker.write_text("x")
+    target = blocker / "out" / "x.xml"
+    if option == "--init":
+        result = gate("--init", "--baseline", runs["seed0"].root, "--rules", target)
+    else:
+        result = gate("--baseline", runs["seed0"].root, "--candidate", runs["seed0"].root, "--rules", rules,
+                      option, target)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1] == (f"error: cannot write the {what} {target} ({blocker} is a file, not a "
+                                              "directory); choose a path in a writable directory")
+
+
+@pytest.mark.parametrize("name, content", [
+    ("metrics.csv", b"a,b\n1,2\n"),
+    ("metrics.csv", b"suite,condition,metric,value,ci_low,ci_high\nclean,clean,acc,high,0,1\n"),
+    ("metrics.csv", b"\xff\xfe\x00"),
+    ("metrics.csv", b""),
+    ("metrics.json", b"{not json"),
+    ("metrics.json", b"[1, 2]"),
+])
+def test_baseline_file_that_is_no_metrics_table_is_one_line(runs, rules, tmp_path, name, content):
+    baseline = tmp_path / name
+    baseline.write_bytes(content)
+    result = gate("--baseline", baseline, "--candidate", runs["seed0"].root, "--rules", rules)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "is not a metrics table" in result.output

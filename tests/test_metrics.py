@@ -7,7 +7,14 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
 
-from robustbench_local.metrics import Predictions, bootstrap, fit_temperature, resample_weights, temperature_at_bound
+from robustbench_local.metrics import (
+    Predictions,
+    Weighted,
+    bootstrap,
+    fit_temperature,
+    resample_weights,
+    temperature_at_bound,
+)
 from robustbench_local.metrics.calibration import (
     accuracy,
     brier_sum,
@@ -21,7 +28,7 @@ from robustbench_local.metrics.calibration import (
 
 
 def value(fn, p: Predictions) -> float:
-    return float(fn(p, np.ones((1, len(p.labels))))[0])
+    return float(fn(Weighted(p, np.ones((1, len(p.labels)))))[0])
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +122,13 @@ def test_weights_equal_explicit_resampling(random_case):
         idx = np.repeat(np.arange(len(p.labels)), w[r].astype(int))
         sub = Predictions(p.log_probs[idx], p.labels[idx])
         for fn in (accuracy, nll, brier_sum, ece_equal_width, mce, classwise_ece, ece_equal_mass):
-            assert fn(p, w[r:r + 1])[0] == pytest.approx(value(fn, sub), abs=1e-12), fn.__name__
+            assert fn(Weighted(p, w[r:r + 1]))[0] == pytest.approx(value(fn, sub), abs=1e-12), fn.__name__
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate(random_case):
     p = random_case
-    a, b, c = (bootstrap({"ece": lambda w: ece_equal_width(p, w)}, 600, seed, "task")["ece"] for seed in (0, 0, 1))
+    a, b, c = (bootstrap(lambda w: {"ece": ece_equal_width(Weighted(p, w))}, 600, seed, "task")["ece"]
+               for seed in (0, 0, 1))
     assert a == b and a != c
     assert a[1] <= a[0] <= a[2]
 

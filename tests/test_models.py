@@ -159,11 +159,11 @@ def test_torchscript_file(tmp_path, resnet_source):
     x = pixels(3)
     path = tmp_path / "net.ts"
     torch.jit.trace(resnet_source, x).save(str(path))
-    model = load_model(f"torchscript:{path}?input_size=32")
+    model = load_model(f"torchscript:{path}?input_size=32&norm=none")
     assert_eval_mode(model)
     assert model.num_classes == 10  # probed from the file
     with torch.no_grad():
-        assert torch.allclose(model(x), resnet_source(x), atol=1e-5)  # norm defaults to none
+        assert torch.allclose(model(x), resnet_source(x), atol=1e-5)
     with pytest.raises(ModelError, match="penultimate features"):
         model.features(x)
 
@@ -181,7 +181,7 @@ def exported_programs(tmp_path_factory, resnet_source):
 
 @pytest.mark.parametrize("kind", ["dynamic", "static"])
 def test_torch_export_program_any_batch_size(exported_programs, resnet_source, kind):
-    model = load_model(f"export:{exported_programs / kind}.pt2")
+    model = load_model(f"export:{exported_programs / kind}.pt2?norm=none")
     assert_eval_mode(model)
     assert model.num_classes == 10 and model.input_size == (32, 32)
     assert isinstance(model.net, FixedBatch) == (kind == "static")
@@ -224,13 +224,13 @@ def test_python_factory_with_options(tmp_path, monkeypatch):
         def make(width=2, num_classes=4):
             return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, width), nn.ReLU(), nn.Linear(width, num_classes))
     """)
-    model = load_model("python:rbl_factory_ok:make?width=6&input_size=8")
+    model = load_model("python:rbl_factory_ok:make?width=6&input_size=8&norm=none")
     assert_eval_mode(model)
     assert model.num_classes == 4 and model.input_size == (8, 8)
     x = pixels(3, size=8)
     with torch.no_grad():
         logits = model(x)
-        assert torch.allclose(logits, model.net(x), atol=1e-6)  # norm defaults to none
+        assert torch.allclose(logits, model.net(x), atol=1e-6)
         feats = model.features(x)
     assert feats.shape == (3, 6)
     assert torch.allclose(model.net[-1](feats), logits, atol=1e-6)
@@ -255,23 +255,23 @@ def test_python_factory_option_values_and_failures_are_one_line(tmp_path, monkey
     """)
     import rbl_factory_opts
 
-    load_model("python:rbl_factory_opts:make?width=5&scale=.5&act=gelu&input_size=8")
+    load_model("python:rbl_factory_opts:make?width=5&scale=.5&act=gelu&input_size=8&norm=none")
     assert rbl_factory_opts.seen == {"width": 5, "scale": 0.5, "act": "gelu"}
-    load_model("python:rbl_factory_opts:make?scale=2.&input_size=8")
+    load_model("python:rbl_factory_opts:make?scale=2.&input_size=8&norm=none")
     assert rbl_factory_opts.seen["scale"] == 2.0
     for spec, error, needle in [
-        ("python:rbl_factory_opts:make?widht=3&input_size=8", ModelError, "unexpected keyword"),
+        ("python:rbl_factory_opts:make?widht=3&input_size=8&norm=none", SpecError, "did you mean ?width=?"),
         ("python:rbl_factory_opts:boom", ModelError, "factory exploded"),
         ("python:rbl_factory_opts:not_a_factory", SpecError, "callable"),
         ("python:rbl_factory_opts", SpecError, "callable"),
         ("python:rbl_no_such_module:make", SpecError, "cannot import"),
-        ("python:rbl_factory_opts:make", ModelError, "?input_size="),  # the 224 px probe cannot pass an 8 px MLP
+        ("python:rbl_factory_opts:make?norm=none", ModelError, "?input_size="),  # the 224 px probe fails an 8 px MLP
     ]:
         with pytest.raises(error, match=re.escape(needle)) as info:
             load_model(spec)
         assert "\n" not in str(info.value)
-    small = load_model("python:rbl_factory_opts:make?num_classes=3")  # no probe, but 32 px data won't fit
-    with pytest.raises(ModelError, match=r"\(32, 32, 3\)"):
+    small = load_model("python:rbl_factory_opts:make?num_classes=3&norm=none")  # no probe; 32 px data won't fit
+    with pytest.raises(ModelError, match=r"\(2, 3, 32, 32\)"):
         small.predict(digits_test.images[:2])
 
 
@@ -281,7 +281,7 @@ def test_python_factory_may_return_a_classifier(tmp_path, monkeypatch):
         from robustbench_local import Classifier
 
         def make():
-            return Classifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(3)), 3, name="custom")
+            return Classifier(nn.Sequential(nn.Flatten(), nn.LazyLinear(3)), 3, (0.0,) * 3, (1.0,) * 3, name="custom")
     """)
     model = load_model("python:rbl_factory_clf:make")
     assert model.name == "custom" and model.num_classes == 3
@@ -384,7 +384,7 @@ def nan_factory(tmp_path, monkeypatch):
         def make():
             return NaNNet()
     """)
-    return "python:rbl_factory_nan:make?input_size=32"
+    return "python:rbl_factory_nan:make?input_size=32&norm=none"
 
 
 @pytest.fixture()
@@ -445,3 +445,203 @@ def test_cli_bad_model_is_one_line_exit_2(case, tmp_path, nan_factory, misfit_we
         "weights without --arch": (evaluate_args(misfit_weights, tmp_path / "r"), ["--arch"]),
     }[case]
     assert_one_line_error(run_rbl(*args), *needles)
+
+
+# ---------------------------------------------------------------- network outputs: one check, in Classifier.forward
+BROKEN_NETS = """
+    import torch
+    from torch import nn
+
+    class Pair(nn.Module):  # (logits, features), as many research models return
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3 * 32 * 32, 10)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)), x.flatten(1)
+
+    class One(Pair):  # the same single row whatever the batch
+        def forward(self, x):
+            return self.fc(x.flatten(1))[:1]
+
+    class Raises(Pair):
+        def forward(self, x):
+            raise ValueError("checkpoint layout mismatch")
+
+    class PairWithGrad(nn.Module):  # the digits CNN's logits in no-grad inference, a tuple where gradients flow
+        def __init__(self):
+            super().__init__()
+            from robustbench_local import load_model
+
+            self.inner = load_model("builtin:digits-cnn")
+
+        def forward(self, x):
+            z = self.inner(x)
+            return (z, x) if torch.is_grad_enabled() else z
+
+    def make(kind):
+        torch.manual_seed(0)
+        return {"pair": Pair, "one": One, "raises": Raises, "grad": PairWithGrad}[kind]()
+"""
+BROKEN = {  # kind -> (what the error says for a batch of 4, what it says when the class-count probe meets it)
+    "pair": ("a tuple of 2 (a float32 tensor of shape (4, 10), a float32 tensor of shape (4, 3072))",
+             "a tuple of 2 (a float32 tensor of shape (1, 10)"),
+    "one": ("a float32 tensor of shape (1, 10) for a batch of 4, expected logits of shape (4, 10)", None),
+    "raises": ("raised ValueError: checkpoint layout mismatch on a batch of shape (4, 3, 32, 32)",
+               "raised ValueError: checkpoint layout mismatch on a batch of shape (1, 3, 32, 32)"),
+}
+
+
+@pytest.fixture()
+def broken_nets(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "rbl_broken_nets", BROKEN_NETS)
+    return "python:rbl_broken_nets:make?norm=none&input_size=32&kind="
+
+
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_bad_network_outputs_fail_in_one_line_on_every_path(broken_nets, kind, digits_test):
+    from robustbench_local.corruptions.fast.stream import corrupted_logits, to_device
+    from robustbench_local.ood.representations import extract
+
+    from robustbench_local.data.stream import batched
+
+    model = load_model(f"{broken_nets}{kind}&num_classes=10")  # no class-count probe at load time
+    images = digits_test.images[:4]
+    paths = {"forward": lambda: model(pixels(4)), "predict": lambda: model.predict(images),
+             "ood": lambda: extract(model, batched(images, 4)),
+             "corruptions": lambda: corrupted_logits(model, to_device(images, model.device), "fog", 1, np.arange(4),
+                                                     "cifar-10-c")}
+    said, probed = BROKEN[kind]
+    for path, call in paths.items():
+        with pytest.raises(ModelError) as info:
+            call()
+        message = str(info.value)
+        assert message.startswith(f"{broken_nets}{kind}&num_classes=10 ") and said in message, (path, message)
+        assert "\n" not in message
+    if probed:  # the probe that counts the classes at load time goes through the same check
+        with pytest.raises(ModelError, match=re.escape(probed)):
+            load_model(f"{broken_nets}{kind}")
+
+
+@pytest.mark.parametrize("kind, suite, needle", [
+    ("pair", "clean", "a tuple of 2"), ("one", "clean", "shape (1, 10) for a batch of"),
+    ("raises", "clean", "ValueError: checkpoint layout mismatch"),
+    ("grad", "attacks", "a tuple of 2")])
+def test_cli_bad_network_outputs_are_one_line_exit_2(broken_nets, tmp_path, kind, suite, needle):
+    spec = f"{broken_nets}{kind}&num_classes=10"
+    outcome = run_rbl(*evaluate_args(spec, tmp_path / "r", "--suite", suite, "--batch-size", "8",
+                                     "--attack", "fgsm", "--eps", "0.1") if suite == "attacks" else
+                      evaluate_args(spec, tmp_path / "r", "--batch-size", "8"))
+    assert_one_line_error(outcome, "rbl_broken_nets", needle)
+
+
+# ---------------------------------------------------------------- normalisation: said by the weights or by the spec
+@pytest.fixture(scope="module")
+def digits_program(tmp_path_factory, digits_model):
+    """The built-in digits CNN (trained on (x - 0.5) / 0.5) saved as TorchScript: the file does not say so."""
+    path = tmp_path_factory.mktemp("program") / "digits.ts"
+    torch.jit.trace(digits_model.net, pixels(2)).save(str(path))
+    return path
+
+
+def test_a_program_must_say_its_normalisation(digits_program, digits_model, digits_test):
+    for spec in (f"torchscript:{digits_program}", f"torchscript:{digits_program}?input_size=32"):
+        with pytest.raises(SpecError, match=re.escape("?norm=imagenet|cifar10|none or ?mean=a,b,c&std=a,b,c")) as info:
+            load_model(spec)
+        assert "does not say how its input is normalised" in str(info.value) and "\n" not in str(info.value)
+    expected = digits_model.predict(digits_test.images)
+    said = load_model(f"torchscript:{digits_program}?mean=0.5&std=0.5")
+    np.testing.assert_allclose(said.predict(digits_test.images), expected, atol=1e-4)
+    raw = load_model(f"torchscript:{digits_program}?norm=none").predict(digits_test.images)
+    accuracy = {name: float((logits.argmax(1) == digits_test.labels).mean()) for name, logits in
+                (("said", expected), ("raw", raw))}
+    assert accuracy["raw"] < accuracy["said"] - 0.1  # what a silent default cost: the reason it is asked for
+
+
+@pytest.mark.parametrize("options, needle", [
+    ("?mean=0.5", "use either ?norm=NAME or both ?mean=a,b,c&std=a,b,c"),
+    ("?std=0.5", "use either ?norm=NAME or both"),
+    ("?norm=none&mean=0.5&std=0.5", "use either ?norm=NAME or both"),
+    ("?norm=imagnet", "unknown ?norm=imagnet; use ?norm=imagenet|cifar10|none"),
+])
+def test_normalisation_options_are_one_choice(digits_program, options, needle):
+    with pytest.raises(SpecError, match=re.escape(needle)):
+        load_model(f"torchscript:{digits_program}{options}")
+
+
+def test_every_bare_model_form_asks_for_its_normalisation(exported_programs, tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "rbl_factory_norm", """
+        from torch import nn
+
+        def make():
+            return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    """)
+    for spec in (f"export:{exported_programs / 'dynamic.pt2'}", "python:rbl_factory_norm:make?input_size=8"):
+        with pytest.raises(SpecError, match="does not say how its input is normalised"):
+            load_model(spec)
+    assert load_model("python:rbl_factory_norm:make?input_size=8&norm=cifar10").std.flatten().tolist() == \
+        pytest.approx([0.2471, 0.2435, 0.2616])
+    with pytest.raises(TypeError, match="mean"):  # the library wrapper has no default either
+        Classifier(nn.Linear(3, 3), 3)
+    assert_one_line_error(run_rbl(*evaluate_args(f"export:{exported_programs / 'dynamic.pt2'}", tmp_path / "r")),
+                          "?norm=imagenet|cifar10|none")
+
+
+def test_weights_that_know_their_normalisation_keep_it(digits_model):
+    assert digits_model.mean.flatten().tolist() == [0.5] * 3  # built-in zoo entry
+    assert load_model(RESNET10).std.flatten().tolist() == pytest.approx([0.229, 0.224, 0.225])  # torchvision
+    assert load_model(f"{RESNET10}&norm=none").std.flatten().tolist() == [1.0] * 3
+
+
+# ---------------------------------------------------------------- python: options and the current directory
+def test_python_factory_options_are_checked_against_its_keywords(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "rbl_factory_kw", """
+        from torch import nn
+        from robustbench_local import Classifier
+
+        def make(width=2):
+            return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, width), nn.Linear(width, 3))
+
+        def open_ended(**kwargs):
+            return make(int(kwargs.get("width", 2)))
+
+        def wrapped(width=2):
+            return Classifier(make(width), 3, (0.5,) * 3, (0.5,) * 3, (8, 8), name="wrapped")
+    """)
+    for spec, needle in [("python:rbl_factory_kw:make?widht=3&norm=none", "did you mean ?width=?"),
+                         ("python:rbl_factory_kw:make?input_sise=8&norm=none", "did you mean ?input_size=?"),
+                         ("python:rbl_factory_kw:wrapped?width=4&norm=imagenet", "returns a Classifier"),
+                         ("python:rbl_factory_kw:wrapped?input_size=16", "drop ?input_size=")]:
+        with pytest.raises(SpecError, match=re.escape(needle)):
+            load_model(spec)
+    assert load_model("python:rbl_factory_kw:open_ended?width=5&input_size=8&norm=none").net[1].out_features == 5
+    assert load_model("python:rbl_factory_kw:wrapped?width=4").name == "wrapped"
+
+
+def test_python_module_in_the_current_directory(tmp_path, monkeypatch):
+    import sys
+
+    here, elsewhere = tmp_path / "project", tmp_path / "site"
+    here.mkdir()
+    elsewhere.mkdir()
+    (here / "rbl_cwd_model.py").write_text(textwrap.dedent("""
+        from torch import nn
+
+        def make():
+            return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    """))
+    (elsewhere / "rbl_path_model.py").write_text((here / "rbl_cwd_model.py").read_text())
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(here))] + [str(elsewhere)])
+    before = list(sys.path)
+    assert load_model("python:rbl_path_model:make?input_size=8&norm=none").num_classes == 10
+    assert sys.path == before  # found on the path: the path is left as it was
+    assert load_model("python:rbl_cwd_model:make?input_size=8&norm=none").num_classes == 10
+    assert sys.path == [str(here), *before]  # found here, as `python -m` would: kept, so worker processes find it
+    from robustbench_local import evaluate
+    from robustbench_local.runner.executors import PoolExecutor
+
+    model = load_model("python:rbl_cwd_model:make?input_size=8&norm=none")
+    run = evaluate(model, "builtin:digits", suites=["clean"], out=tmp_path / "r", limit=8, calibration_data=None,
+                   executor=PoolExecutor(1))  # a spawned worker unpickles the model by importing rbl_cwd_model
+    assert len(run.records) == 8

@@ -172,9 +172,11 @@ def test_cli_report_writes_requested_formats(runs, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["report", "MISSING", "--out", "OUT"], "is not a finished run directory"),
     (["report", "RUN", "--out", "OUT", "--format", "md,pdf"], "unknown report format(s) pdf"),
+    (["report", "RUN", "--out", "FILE/report"], "is a file, not a directory); choose another --out directory"),
 ])
 def test_cli_report_bad_input_is_one_line_exit_2(runs, tmp_path, args, message):
-    args = [{"MISSING": str(tmp_path / "none"), "OUT": str(tmp_path / "out"),
+    (tmp_path / "file").write_text("x")
+    args = [{"MISSING": str(tmp_path / "none"), "OUT": str(tmp_path / "out"), "FILE/report": str(tmp_path / "file" / "r"),
              "RUN": str(runs["builtin:digits-cnn"])}.get(a, a) for a in args]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2

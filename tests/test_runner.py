@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ class ConstantLogits(torch.nn.Module):
 
 def test_a_temperature_set_by_the_search_bound_is_flagged(tmp_path, capsys):
     """A model that ignores its input: the NLL falls all the way to T = 100, which says nothing about calibration."""
-    constant = Classifier(ConstantLogits(), 10, name="constant")
+    constant = Classifier(ConstantLogits(), 10, mean=(0.0,), std=(1.0,), name="constant")
     run = rbl.evaluate(constant, "builtin:digits", out=tmp_path / "c", limit=30, quiet=False)
     flag = run.metrics.set_index("metric").loc["flag_temperature_at_bound"]
     assert flag.suite == "calibration" and flag.value == 1.0
@@ -166,3 +167,20 @@ def test_cli_misuse_is_one_line_and_exit_2(tmp_path, toy, args, message):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+
+
+def test_metric_asks_for_the_condition_when_a_suite_has_several(tmp_path):
+    rows = [("clean", "clean", "acc", 0.9), ("attacks", "pgd:Linf:0", "robust_acc", 0.9),
+            ("attacks", "pgd:Linf:8/255", "robust_acc", 0.2), ("corruptions", "fog/1", "acc", 0.7)]
+    pd.DataFrame(rows, columns=["suite", "condition", "metric", "value"]).to_csv(tmp_path / "metrics.csv", index=False)
+    run = rbl.results.RunResult(tmp_path)
+    assert run.metric("robust_acc", "attacks", "pgd:Linf:8/255") == 0.2
+    assert run.metric("acc", "clean") == 0.9
+    with pytest.raises(SpecError, match=re.escape("2 values of 'robust_acc'; pass the condition, one of: "
+                                                  "'pgd:Linf:0', 'pgd:Linf:8/255'")):
+        run.metric("robust_acc", "attacks")
+    with pytest.raises(SpecError, match=re.escape("pass the suite and condition, one of: clean/clean, "
+                                                  "corruptions/fog/1")):
+        run.metric("acc")
+    with pytest.raises(KeyError, match="no metric"):
+        run.metric("robust_acc", "attacks", "pgd:Linf:1/255")

@@ -47,13 +47,13 @@ def test_shipped_pgd_at_model_is_robust(digits_test):
 def test_fine_tuning_raises_robust_accuracy(tmp_path, method):
     val = load_data("builtin:digits", "val", limit=120)
     x, y = to_tensor(val.images), torch.from_numpy(val.labels)
-    before = robust_accuracy(load_model("builtin:digits-cnn"), x, y, eps=0.1)
+    before = robust_accuracy(load_model("builtin:digits-cnn"), zip(x.split(256), y.split(256)), eps=0.1)
     result = CliRunner().invoke(cli, ["--quiet", "train", "builtin:digits-cnn", "--data", "builtin:digits",
                                       "--method", method, "--eps", "0.1", "--steps", "3", "--epochs", "2",
                                       "--lr", "0.01", "--shift", "2", "--val-steps", "3", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     tuned = load_model(str(tmp_path / "best.safetensors"), arch="builtin:digits-cnn")
-    assert robust_accuracy(tuned, x, y, eps=0.1) > before + 0.1
+    assert robust_accuracy(tuned, zip(x.split(256), y.split(256)), eps=0.1) > before + 0.1
     log = (tmp_path / "log.csv").read_text().splitlines()
     assert log[0] == "epoch,train_loss,lr,val_acc,val_robust_acc,seconds" and len(log) == 3
 
@@ -87,7 +87,7 @@ def test_robust_ties_are_broken_by_clean_accuracy(tmp_path):
     torch.manual_seed(3)
     summary = train(load_model("builtin:digits-cnn?weights=none"), load_data("builtin:digits", "train", limit=192), val,
                     TrainConfig(epochs=3, seed=3, augment_shift=2), tmp_path, progress=Progress(quiet=True),
-                    robust_val=lambda model, x, y: 0.0)
+                    robust_val=lambda model, batches: 0.0)
     clean = [row["val_acc"] for row in summary["epochs"]]
     assert clean[0] < max(clean)
     best = load_model(str(tmp_path / "best.safetensors"), arch="builtin:digits-cnn")
@@ -116,7 +116,8 @@ def test_methods_follow_the_papers_defaults():
 
 @pytest.mark.parametrize("args, message", [
     (["--method", "pgd-at", "--eps", "0"], "--eps must be positive"),
-    (["--method", "pgd-at", "--eps", "-1/255"], "--eps must be positive"),
+    (["--method", "pgd-at", "--eps", "-1/255"], "--eps must be a finite number >= 0"),
+    (["--method", "pgd-at", "--eps", "2"], "eps 2 is outside [0, 1] for Linf"),
     (["--method", "mixup"], "Invalid value for '--method'"),
     (["--eps", "abc", "--method", "trades"], "--eps takes a number or a fraction"),
     (["--arch", "torchvision:resnet18?num_classes=10"], "do not fit the architecture"),

@@ -7,7 +7,7 @@ import click
 import torch
 
 from ..api import run_spec
-from ..errors import SpecError
+from ..data.stream import available_cpus, set_workers
 from ..progress import Progress
 from ..runner import EvalSpec
 from ..runner.executors import make_executor
@@ -16,13 +16,11 @@ from .app import cli
 from .table import print_headline
 
 
-def parse_fraction(text: str, flag: str) -> float:
-    """'0.1', '8/255' -> float, with a one-line error naming the flag."""
-    try:
-        num, _, den = text.partition("/")
-        return float(num) / (float(den) if den else 1.0)
-    except (ValueError, ZeroDivisionError):
-        raise SpecError(f"{flag} takes a number or a fraction like 8/255, got {text!r}") from None
+def data_workers_option(fn):
+    """`--data-workers N`: threads decoding image files ahead of the model (applied to this process when parsed)."""
+    return click.option("--data-workers", type=click.IntRange(min=1), callback=lambda ctx, param, n: set_workers(n) or n,
+                        help="Threads decoding image files ahead of the model (default: the CPUs available, here "
+                             f"{available_cpus()}); never changes a number.")(fn)
 
 
 def suite_option_decorators():
@@ -68,16 +66,19 @@ def with_suite_options(fn):
 @click.option("--threads", type=click.IntRange(min=1), help="Threads of every inference, here and in every worker "
               "(default: torch's, usually one per core); records are bit-identical across executors at one count.")
 @click.option("--shard-size", type=click.IntRange(min=1), help="Samples per shard (rounded up to a multiple of "
-              "--batch-size); default: one shard per task.")
+              "--batch-size); default: one shard per task (corruptions: shards whose logits fit in 256 MB).")
+@data_workers_option
 @with_suite_options
 @click.pass_context
 def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
-             calibration_data, executor, workers, ray_address, threads, shard_size, **suite_options) -> None:
+             calibration_data, executor, workers, ray_address, threads, shard_size, data_workers,
+             **suite_options) -> None:
     """Evaluate MODEL on --data with the chosen suites; writes metrics.csv, metrics.json and manifest.json.
 
     \b
     MODEL forms: builtin:NAME, torchvision:NAME[?weights=PATH&num_classes=K], timm:NAME[?weights=PATH],
-    torchscript:PATH, export:PATH.pt2, python:pkg.module:factory, or PATH.safetensors|.pt with --arch.
+    torchscript:PATH?norm=N, export:PATH.pt2?norm=N, python:pkg.module:factory?norm=N (N: imagenet, cifar10,
+    none, or mean=a,b,c&std=a,b,c), or PATH.safetensors|.pt with --arch.
     \b
     Example:
       rbl evaluate builtin:digits-cnn --data builtin:digits --suite clean --limit 200 --out runs/demo
@@ -92,7 +93,7 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
     given = {k: v for k, v in suite_options.items() if v is not None}
     fields = {"model": model, "data": data, "suites": suite_list, "seed": seed, "limit": limit,
               "batch_size": batch_size, "arch": arch, "trust_checkpoint": trust_checkpoint,
-              "calibration_data": calibration_data, "options": given}
+              "calibration_data": calibration_data, "data_workers": data_workers, "options": given}
     if config:
         spec = EvalSpec.from_yaml(config, **fields)
     else:

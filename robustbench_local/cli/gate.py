@@ -9,22 +9,43 @@ import yaml
 
 from robustbench_local.reports.gate import junit_xml, markdown, text_table
 
-from ..errors import RunError
+from ..errors import RunError, os_reason
 from ..gate import judge, load_rules, starter_rules
 from ..results import load_run
 from ..runner.store import atomic_write
 from .app import cli
 
+BASELINE_COLUMNS = ("suite", "condition", "metric", "value", "ci_low", "ci_high")
+READERS = {".csv": pd.read_csv, ".json": lambda p: pd.read_json(p, orient="records")}
+
 
 def _baseline(path: str):
+    """A baseline run, or the metrics table of one (checked for the columns the gate reads)."""
     p = Path(path)
     if p.is_dir():
         return load_run(p)
-    if p.suffix == ".csv" and p.is_file():
-        return pd.read_csv(p)
-    if p.suffix == ".json" and p.is_file():
-        return pd.read_json(p, orient="records")
-    raise RunError(f"baseline {path} is neither a run directory nor a metrics.csv/metrics.json file")
+    if p.suffix not in READERS or not p.is_file():
+        raise RunError(f"baseline {path} is neither a run directory nor a metrics.csv/metrics.json file")
+    fix = "pass a run directory or its metrics.csv/metrics.json"
+    try:
+        frame = READERS[p.suffix](p)
+    except (OSError, ValueError) as exc:  # pandas' parse errors, bad encodings and empty files are ValueErrors
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise RunError(f"baseline {path} is not a metrics table ({reason}); {fix}") from None
+    missing = [c for c in BASELINE_COLUMNS if c not in frame]
+    numeric = BASELINE_COLUMNS[3:]
+    if missing or any(not pd.api.types.is_numeric_dtype(frame[c]) for c in numeric):
+        raise RunError(f"baseline {path} is not a metrics table (it needs the columns {', '.join(BASELINE_COLUMNS)}, "
+                       f"{', '.join(numeric)} numeric); {fix}")
+    return frame
+
+
+def _write(path: str, data: bytes, what: str) -> None:
+    try:
+        atomic_write(Path(path), data)
+    except OSError as exc:
+        raise RunError(f"cannot write the {what} {path} ({os_reason(Path(path), exc)}); "
+                       "choose a path in a writable directory") from None
 
 
 @cli.command("gate")
@@ -54,7 +75,7 @@ def gate(baseline, candidate, rules_path, junit, summary, seed, init, delta) -> 
         if not baseline:
             raise click.UsageError("--init needs --baseline RUN_DIR")
         rules = starter_rules(load_run(baseline), delta)
-        atomic_write(Path(rules_path), yaml.safe_dump({"rules": rules}, sort_keys=False).encode())
+        _write(rules_path, yaml.safe_dump({"rules": rules}, sort_keys=False).encode(), "rules file")
         click.echo(f"wrote {len(rules)} rules to {rules_path}")
         return
     if not candidate:
@@ -62,9 +83,9 @@ def gate(baseline, candidate, rules_path, junit, summary, seed, init, delta) -> 
     verdicts = judge(_baseline(baseline) if baseline else None, load_run(candidate), load_rules(rules_path), seed)
     click.echo(text_table(verdicts))
     if junit:
-        atomic_write(Path(junit), junit_xml(verdicts))
+        _write(junit, junit_xml(verdicts), "JUnit XML")
     if summary:
-        atomic_write(Path(summary), markdown(verdicts).encode())
+        _write(summary, markdown(verdicts).encode(), "Markdown summary")
     failed = [v for v in verdicts if not v.passed]
     click.echo(f"\ngate: {'FAILED' if failed else 'passed'} ({len(failed)} of {len(verdicts)} checks failed)")
     if failed:

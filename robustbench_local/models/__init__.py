@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..device import pick_device
 from ..errors import SpecError
+from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
 from .builtin import BUILTIN_MODELS
 from .checkpoint import apply_state_dict, read_state_dict
@@ -20,34 +21,57 @@ LOADERS = {
     "export": load_export,
     "python": load_python,
 }
+NORM = ("norm", "mean", "std")
+OPTIONS = {  # scheme -> the ?options its loader reads; python: checks them against its factory's keywords
+    "builtin": (*NORM, "weights", "input_size", "num_classes"),
+    "torchvision": (*NORM, "weights", "input_size", "num_classes", "features"),
+    "timm": (*NORM, "weights", "input_size", "num_classes"),
+    "torchscript": (*NORM, "input_size", "num_classes"),
+    "export": (*NORM, "num_classes"),
+    "python": None,
+}
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
 def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = False,
-               device: str | None = None) -> Classifier:
+               device: str | None = None, seed: int = 0) -> Classifier:
     """Load any model spec (see DESIGN §3) as an eval-mode Classifier on the chosen device.
 
     A bare weights path (`.safetensors`, `.pt`) needs `arch`, itself a spec such as
     `torchvision:resnet18?num_classes=10`; the file's weights replace the architecture's.
+    Weights the spec does not load are initialised as after `torch.manual_seed(seed)`, so a run can be repeated
+    (and `rbl train --seed S` starts from the model `rbl evaluate --seed S` evaluates).
     """
+    with seeded_torch(seed):
+        model = _construct(spec, arch, trust_checkpoint)
+    return model.to(pick_device(device)).eval()
+
+
+def _construct(spec: str, arch: str | None, trust_checkpoint: bool) -> Classifier:
+    if spec.split(":", 1)[0] not in LOADERS and Path(spec).is_dir():
+        raise SpecError(f"model {spec} is a directory; pass a weights file inside it with --arch (e.g. "
+                        f"{Path(spec) / 'best.safetensors'} --arch ARCH) or a model spec (see `rbl list models`)")
     if spec.split(":", 1)[0] not in LOADERS and spec.endswith(WEIGHT_SUFFIXES):
         if arch is None:
             raise SpecError(f"{spec} is a weights file; say which architecture it belongs to with "
                             "--arch (e.g. --arch torchvision:resnet18?num_classes=10)")
-        parsed = parse_spec(arch, "model", set(LOADERS))
+        parsed = parse_spec(arch, "model", OPTIONS)
+        if "weights" in parsed.options:
+            raise SpecError(f"--arch {arch} names weights too; the weights come from {spec}: drop ?weights=")
         parsed = Spec(parsed.scheme, parsed.target, {**parsed.options, "weights": "none"})
         model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
         apply_state_dict(model.net, read_state_dict(spec, trust_checkpoint), spec)
         model.name = f"{Path(spec).name} ({arch})"
     else:
-        parsed = parse_spec(spec, "model", set(LOADERS))
+        parsed = parse_spec(spec, "model", OPTIONS)
         model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
-    return model.to(pick_device(device)).eval()
+    return model
 
 
 __all__ = [
     "BUILTIN_MODELS",
     "LOADERS",
+    "OPTIONS",
     "Classifier",
     "check_logits",
     "frozen_mode",

@@ -1,7 +1,7 @@
 """The one classifier wrapper: [0,1] pixels in, logits out, normalisation inside, features on request."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -9,22 +9,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
+from ..data.stream import batched
+from ..errors import ModelError, RBLError
 from ..fingerprint import hash_arrays, hash_module
+from .checkpoint import error_reason
 
 FeatureFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+PROBE_SIZE = (224, 224)  # the image size of the class-count probe when the model declares none
 
 
 class Classifier(nn.Module):
     """Wraps `net` (which takes normalised input) so callers pass float (N, 3, H, W) in [0, 1].
 
-    `input_size` (H, W) resizes images of another size on the way in (None: any size);
+    `mean`/`std` are the normalisation `net` was trained with (per channel; (0, 0, 0)/(1, 1, 1) for raw pixels):
+    there is no default, because a wrong one costs accuracy without any error. `num_classes` None: read from the
+    logits for one black image. `input_size` (H, W) resizes images of another size on the way in (None: any size);
     `feature_fn(net, normalised_x)` returns penultimate features, or None when unavailable.
     """
 
-    def __init__(self, net: nn.Module, num_classes: int, mean: tuple[float, ...] = (0.0, 0.0, 0.0),
-                 std: tuple[float, ...] = (1.0, 1.0, 1.0), input_size: tuple[int, int] | None = None,
-                 feature_fn: FeatureFn | None = None, name: str = "model") -> None:
+    def __init__(self, net: nn.Module, num_classes: int | None, mean: tuple[float, ...], std: tuple[float, ...],
+                 input_size: tuple[int, int] | None = None, feature_fn: FeatureFn | None = None,
+                 name: str = "model") -> None:
         super().__init__()
         self.net = net
         self.num_classes = num_classes
@@ -34,6 +39,9 @@ class Classifier(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.eval()
+        if num_classes is None:
+            with torch.no_grad():
+                self.num_classes = int(self(torch.zeros(1, 3, *(input_size or PROBE_SIZE), device=self.device)).shape[1])
 
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, num_classes={self.num_classes}, input_size={self.input_size}, "
@@ -50,8 +58,27 @@ class Classifier(nn.Module):
         return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, K) for pixels `x` in [0, 1]."""
-        return self.net(self._normalise(x))
+        """Logits (N, K) for pixels `x` in [0, 1]; whatever else the network returns or raises is a ModelError.
+
+        Every caller (predict, attacks, OOD extraction, corruption streaming) reaches the network through here.
+        """
+        try:
+            out = self.net(self._normalise(x))
+        except RBLError:
+            raise
+        except Exception as exc:  # user networks raise anything; --debug shows the traceback
+            hint = "lower --batch-size" if isinstance(exc, torch.OutOfMemoryError) else ("check that it takes "
+                   "3-channel images of this size (?input_size=N resizes them on the way in); --debug shows where")
+            raise ModelError(f"{self.name} raised {error_reason(exc)} on a batch of shape {tuple(x.shape)}; "
+                             f"{hint}") from exc
+        expected = f"({len(x)}, {self.num_classes or 'K'})"
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            raise ModelError(f"{self.name} returned {describe(out)} for a batch of {len(x)}; its forward must return "
+                             f"one float logits tensor {expected} (wrap it to return the logits alone)")
+        if out.ndim != 2 or out.shape[0] != len(x) or self.num_classes not in (None, out.shape[1]):
+            raise ModelError(f"{self.name} returned {describe(out)} for a batch of {len(x)}, expected logits of shape "
+                             f"{expected}; check ?num_classes= and the model's head")
+        return out
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features (N, D) for pixels `x` in [0, 1]."""
@@ -65,25 +92,27 @@ class Classifier(nn.Module):
         """Digest of the weights and the normalisation."""
         return hash_module(self.net) + hash_arrays(self.mean.cpu().numpy(), self.std.cpu().numpy())
 
-    @torch.no_grad()
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Logits (N, K) as float32 numpy for uint8 NHWC images, batched, in eval mode."""
-        try:
-            with frozen_mode(self):  # eval mode even if a caller left the model training; restored after
-                chunks = [self(to_tensor(images[i:i + batch_size], self.device)).float().cpu()
-                          for i in range(0, len(images), batch_size)]
-        except RuntimeError as exc:  # e.g. images of a size the network cannot take, or out of memory
-            reason = str(exc).strip().split("\n")[0][:200]
-            raise ModelError(f"{self.name} failed on images of shape {images.shape[1:]} ({reason}); check the "
-                             "model's ?input_size= against the data, or lower --batch-size") from exc
+        return self.predict_stream(batched(images, batch_size))
+
+    @torch.no_grad()
+    def predict_stream(self, batches: Iterable[np.ndarray]) -> np.ndarray:
+        """Logits (N, K) as float32 numpy for a stream of uint8 NHWC batches (e.g. `DataSource.batches`)."""
+        with frozen_mode(self):  # eval mode even if a caller left the model training; restored after
+            chunks = [self(to_tensor(images, self.device)).float().cpu() for images in batches]
         logits = torch.cat(chunks).numpy() if chunks else np.zeros((0, self.num_classes), np.float32)
-        check_logits(logits, self.num_classes, self.name)
+        check_logits(logits, self.name)
         return logits
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 NHWC numpy -> float NCHW tensor in [0, 1] on `device` (the one place this conversion lives)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
+    """uint8 NHWC numpy -> float NCHW tensor in [0, 1] on `device` (the one place this conversion lives); to a CUDA
+    device through pinned memory with a non-blocking copy."""
+    host = torch.from_numpy(np.ascontiguousarray(images))
+    if torch.device(device).type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -91,11 +120,20 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def check_logits(logits: np.ndarray, num_classes: int, name: str) -> None:
-    """Raise ModelError on wrong shape or non-finite values."""
-    if logits.ndim != 2 or logits.shape[1] != num_classes:
-        raise ModelError(f"{name} returned outputs of shape {logits.shape}, expected (N, {num_classes}); "
-                         "check ?num_classes= or the model's head")
+def describe(out: object) -> str:
+    """What a network returned, in a few words: 'a float32 tensor of shape (1, 10)', 'a tuple of 2 (...)'."""
+    if isinstance(out, torch.Tensor):
+        dtype = str(out.dtype).removeprefix("torch.")
+        return f"{'an' if dtype[0] in 'aeiou' else 'a'} {dtype} tensor of shape {tuple(out.shape)}"
+    if isinstance(out, tuple | list):
+        return f"a {type(out).__name__} of {len(out)} ({', '.join(describe(o) for o in out[:3])}{', ...' * (len(out) > 3)})"
+    if isinstance(out, dict):
+        return f"a {type(out).__name__} with keys {', '.join(map(str, list(out)[:5]))}"
+    return f"a {type(out).__name__}"
+
+
+def check_logits(logits: np.ndarray, name: str) -> None:
+    """Raise ModelError on non-finite logits (their shape is checked by `Classifier.forward`, batch by batch)."""
     if not np.isfinite(logits).all():
         bad = int((~np.isfinite(logits)).any(axis=1).sum())
         raise ModelError(f"{name} returned non-finite logits for {bad} of {len(logits)} samples; "

@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import math
+import os
+import sys
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from torch import nn
 
 from ..errors import ModelError, SpecError
-from ..specs import Spec
+from ..parsing import parse_int
+from ..specs import Spec, check_options
 from .builtin import BUILTIN_MODELS
-from .checkpoint import apply_state_dict, error_reason, read_state_dict
+from .checkpoint import apply_state_dict, error_reason, existing_file, read_state_dict
 from .classifier import Classifier
 from .features import HeadInputFeatures, MethodFeatures, timm_features
 
@@ -20,7 +26,9 @@ NORMALISATIONS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)),
     "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
 }
+NORM_CHOICES = f"?norm={'|'.join(NORMALISATIONS)} or ?mean=a,b,c&std=a,b,c"
 COMMON_OPTIONS = {"weights", "norm", "mean", "std", "input_size", "num_classes", "features"}
+Normalisation = tuple[tuple[float, ...], tuple[float, ...]]
 
 
 def _floats(text: str, key: str) -> tuple[float, ...]:
@@ -30,26 +38,36 @@ def _floats(text: str, key: str) -> tuple[float, ...]:
         raise SpecError(f"?{key}= takes comma-separated numbers, got {text!r}") from None
     if len(values) not in (1, 3):
         raise SpecError(f"?{key}= takes 1 or 3 numbers, got {len(values)}")
+    if not all(math.isfinite(v) and (v > 0 or key == "mean") for v in values):
+        raise SpecError(f"?{key}= takes finite numbers{' > 0' if key == 'std' else ''}, got {text!r}")
     return values * 3 if len(values) == 1 else values
 
 
-def normalisation(spec: Spec, default: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) from ?norm=NAME or ?mean=..&std=.., else the scheme's default."""
-    if "mean" in spec.options or "std" in spec.options:
-        return _floats(spec.options.get("mean", "0"), "mean"), _floats(spec.options.get("std", "1"), "std")
-    name = spec.options.get("norm", default)
+def normalisation(spec: Spec, default: Normalisation | None) -> Normalisation:
+    """(mean, std) from ?norm=NAME or ?mean=..&std=.., else `default`: the one the weights are known to expect.
+
+    With no default (a bare program or user code, whose training the harness cannot know) the spec must say it.
+    """
+    given = [k for k in ("norm", "mean", "std") if k in spec.options]
+    if not given:
+        if default is None:
+            raise SpecError(f"{spec} does not say how its input is normalised; add {NORM_CHOICES} (?norm=none for "
+                            "a model that takes raw [0, 1] pixels)")
+        return default
+    if given not in (["norm"], ["mean", "std"]):
+        raise SpecError(f"{spec} gives {', '.join(f'?{k}=' for k in given)}; use either ?norm=NAME or both "
+                        "?mean=a,b,c&std=a,b,c")
+    if given == ["mean", "std"]:
+        return _floats(spec.options["mean"], "mean"), _floats(spec.options["std"], "std")
+    name = spec.options["norm"]
     if name not in NORMALISATIONS:
-        raise SpecError(f"unknown ?norm={name}; use one of {', '.join(NORMALISATIONS)} or ?mean=..&std=..")
+        raise SpecError(f"unknown ?norm={name}; use {NORM_CHOICES}")
     return NORMALISATIONS[name]
 
 
 def _int(spec: Spec, key: str, default: int | None) -> int | None:
     value = spec.options.get(key)
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) == 0:
-        raise SpecError(f"?{key}= must be a positive integer, got {value!r}")
-    return int(value)
+    return default if value is None else parse_int(value, 1, f"?{key}=")
 
 
 def _input_size(spec: Spec, default: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -63,19 +81,6 @@ def _maybe_weights(net: nn.Module, spec: Spec, trust: bool, default: Path | None
         apply_state_dict(net, read_state_dict(source, trust), source)
 
 
-def _probe_classes(net: nn.Module, input_size: tuple[int, int]) -> int:
-    net.eval()
-    try:
-        with torch.no_grad():
-            out = net(torch.zeros(1, 3, *input_size))
-    except RuntimeError as exc:
-        raise ModelError(f"the model failed on one 3x{input_size[0]}x{input_size[1]} image ({error_reason(exc)}); "
-                         "pass ?input_size=N for the image size it expects") from exc
-    if out.ndim != 2:
-        raise ModelError(f"the model returned shape {tuple(out.shape)} for one image; it must return logits (N, K)")
-    return int(out.shape[1])
-
-
 def load_builtin(spec: Spec, trust: bool) -> Classifier:
     if spec.target not in BUILTIN_MODELS:
         raise SpecError(f"unknown built-in model {spec.target!r}; known: {', '.join(BUILTIN_MODELS)} "
@@ -84,7 +89,7 @@ def load_builtin(spec: Spec, trust: bool) -> Classifier:
     num_classes = _int(spec, "num_classes", 10)
     net = entry.factory(num_classes=num_classes)
     _maybe_weights(net, spec, trust, default=entry.weights)
-    mean, std = normalisation(spec, "none") if {"norm", "mean", "std"} & set(spec.options) else (entry.mean, entry.std)
+    mean, std = normalisation(spec, (entry.mean, entry.std))
     return Classifier(net, num_classes, mean, std, _input_size(spec, None),
                       MethodFeatures("penultimate"), str(spec))
 
@@ -98,7 +103,7 @@ def load_torchvision(spec: Spec, trust: bool) -> Classifier:
     except ValueError:
         raise SpecError(f"unknown torchvision model {spec.target!r}; see torchvision.models.list_models()") from None
     _maybe_weights(net, spec, trust)
-    mean, std = normalisation(spec, "imagenet")
+    mean, std = normalisation(spec, NORMALISATIONS["imagenet"])
     return Classifier(net, num_classes, mean, std, _input_size(spec, None),
                       HeadInputFeatures(spec.options.get("features")), str(spec))
 
@@ -116,14 +121,13 @@ def load_timm(spec: Spec, trust: bool) -> Classifier:
     _maybe_weights(net, spec, trust)
     cfg = net.pretrained_cfg
     size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
-    mean, std = normalisation(spec, "none") if {"norm", "mean", "std"} & set(spec.options) else \
-        (tuple(cfg.get("mean", NORMALISATIONS["imagenet"][0])), tuple(cfg.get("std", NORMALISATIONS["imagenet"][1])))
+    mean, std = normalisation(spec, (tuple(cfg.get("mean", NORMALISATIONS["imagenet"][0])),
+                                     tuple(cfg.get("std", NORMALISATIONS["imagenet"][1]))))
     return Classifier(net, net.num_classes, mean, std, _input_size(spec, size), timm_features, str(spec))
 
 
 def load_torchscript(spec: Spec, trust: bool) -> Classifier:
-    if not Path(spec.target).is_file():
-        raise ModelError(f"TorchScript file {spec.target} does not exist; check the path")
+    existing_file(spec.target, "TorchScript file", "pass the file written by torch.jit.save")
     try:
         with warnings.catch_warnings():  # torch.jit.load's deprecation notice would break the one-line errors
             warnings.simplefilter("ignore", FutureWarning)
@@ -131,10 +135,8 @@ def load_torchscript(spec: Spec, trust: bool) -> Classifier:
     except RuntimeError as exc:
         raise ModelError(f"cannot load {spec.target} as TorchScript ({error_reason(exc)}); "
                          "save it with torch.jit.save (or use export:PATH.pt2 for torch.export programs)") from None
-    size = _input_size(spec, None)
-    num_classes = _int(spec, "num_classes", None) or _probe_classes(net, size or (224, 224))
-    mean, std = normalisation(spec, "none")
-    return Classifier(net, num_classes, mean, std, size, None, str(spec))
+    mean, std = normalisation(spec, None)
+    return Classifier(net, _int(spec, "num_classes", None), mean, std, _input_size(spec, None), None, str(spec))
 
 
 def _option_value(text: str) -> int | float | str:
@@ -147,15 +149,50 @@ def _option_value(text: str) -> int | float | str:
     return text
 
 
+def _import_from_cwd(module_name: str) -> ModuleType:
+    """Import `module_name` with the current directory first on the import path, as `python -m` has it.
+
+    The directory stays on the path only when the module came from there: worker processes import it again to
+    unpickle the model's classes.
+    """
+    cwd = os.getcwd()
+    sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        sys.path.remove(cwd)
+    top = sys.modules[module_name.partition(".")[0]].__spec__
+    places = (top.submodule_search_locations or [top.origin or ""]) if top is not None else []
+    if any(Path(p).parent == Path(cwd) for p in places) and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    return module
+
+
+def _factory_keywords(factory: object) -> set[str] | None:
+    """The keyword parameters of `factory`, or None when it takes **kwargs or its signature is unknown."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def load_python(spec: Spec, trust: bool) -> Classifier:
     module_name, _, attr = spec.target.partition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr) if attr else None
+        factory = getattr(_import_from_cwd(module_name), attr) if attr else None
     except (ImportError, AttributeError) as exc:
         raise SpecError(f"cannot import {spec.target} ({exc}); use python:package.module:factory with the "
-                        "package on PYTHONPATH") from None
+                        "package in the current directory or on PYTHONPATH") from None
+    except Exception as exc:  # the module's own code may raise anything; --debug shows its traceback
+        raise ModelError(f"importing {module_name} raised {error_reason(exc)}; fix the module") from exc
     if not callable(factory):
         raise SpecError(f"python:{spec.target} does not name a callable; use python:package.module:factory")
+    keywords = _factory_keywords(factory)
+    if keywords is not None:
+        check_options(spec.options, COMMON_OPTIONS | keywords, f"python:{spec.target}")
     kwargs = {k: _option_value(v) for k, v in spec.options.items() if k not in COMMON_OPTIONS}
     try:
         net = factory(**kwargs)
@@ -163,11 +200,14 @@ def load_python(spec: Spec, trust: bool) -> Classifier:
         raise ModelError(f"python:{spec.target} raised {error_reason(exc)} when called with {kwargs}; "
                          "fix the factory or the spec's ?key=value options") from exc
     if isinstance(net, Classifier):
+        ignored = sorted(k for k, v in spec.options.items() if k in COMMON_OPTIONS and (k, v) != ("weights", "none"))
+        if ignored:  # (--arch adds ?weights=none: the file's weights then go into the Classifier's network)
+            raise SpecError(f"python:{spec.target} returns a Classifier, which sets its own weights, normalisation, "
+                            f"size and classes; drop {', '.join(f'?{k}=' for k in ignored)}")
         return net
     if not isinstance(net, nn.Module):
         raise ModelError(f"{spec.target} returned {type(net).__name__}, not a torch.nn.Module")
     _maybe_weights(net, spec, trust)
-    size = _input_size(spec, None)
-    num_classes = _int(spec, "num_classes", None) or _probe_classes(net, size or (224, 224))
-    mean, std = normalisation(spec, "none")
-    return Classifier(net, num_classes, mean, std, size, HeadInputFeatures(spec.options.get("features")), str(spec))
+    mean, std = normalisation(spec, None)
+    return Classifier(net, _int(spec, "num_classes", None), mean, std, _input_size(spec, None),
+                      HeadInputFeatures(spec.options.get("features")), str(spec))

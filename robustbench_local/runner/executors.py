@@ -12,18 +12,20 @@ from typing import Protocol
 import torch
 
 from ..allocator import keep_freed_memory
+from ..data.stream import set_workers
+from ..data.stream import workers as decode_workers
 from ..errors import RunError, SpecError
 from ..progress import Progress
 from ..records import Records
 from .shards import Payload, ShardJob, Worker
 
-OnDone = Callable[[ShardJob, Records], None]
+OnDone = Callable[[ShardJob, list[Records]], None]
 RETRIES = 3
 
 
 class Executor(Protocol):
     def run(self, payload: Payload, jobs: list[ShardJob], on_done: OnDone) -> None:
-        """Run every job, calling `on_done(job, records)` in this process as each one finishes."""
+        """Run every job, calling `on_done(job, records of each of its tasks)` in this process as each finishes."""
 
 
 class InProcessExecutor:
@@ -44,15 +46,16 @@ class InProcessExecutor:
 _WORKER: Worker | None = None
 
 
-def _init_worker(payload: Payload) -> None:
+def _init_worker(payload: Payload, decode_threads: int) -> None:
     global _WORKER
     keep_freed_memory()
+    set_workers(decode_threads)
     if torch.cuda.is_available():
         payload.model.to(torch.device("cuda", os.getpid() % torch.cuda.device_count()))
     _WORKER = Worker(payload, Progress(quiet=True))
 
 
-def _run_in_worker(job: ShardJob) -> Records:
+def _run_in_worker(job: ShardJob) -> list[Records]:
     assert _WORKER is not None, "worker not initialised"
     return _WORKER.run(job)
 
@@ -70,16 +73,17 @@ class PoolExecutor:
         return f"PoolExecutor(workers={self.workers}, retries={self.retries})"
 
     def run(self, payload: Payload, jobs: list[ShardJob], on_done: OnDone) -> None:
-        pending = {job.task_key + job.name: job for job in jobs}
+        pending = {job.key: job for job in jobs}
         cores = os.cpu_count() or 1
         if self.workers * payload.threads > cores:
             self.progress.note(f"notice: {self.workers} workers x {payload.threads} threads on {cores} cores; "
                                f"--threads {max(1, cores // self.workers)} runs faster (records then differ from "
                                f"{payload.threads}-thread runs in the last bits)")
+        decode_threads = max(1, decode_workers() // self.workers)
         for attempt in range(self.retries + 1):
             try:
                 with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(payload,)) as pool:
+                                         initializer=_init_worker, initargs=(payload, decode_threads)) as pool:
                     futures = {pool.submit(_run_in_worker, job): key for key, job in pending.items()}
                     for future in as_completed(futures):
                         records = future.result()
@@ -95,7 +99,7 @@ class PoolExecutor:
 _RAY_WORKERS: dict[str, Worker] = {}
 
 
-def _ray_run(payload: Payload, job: ShardJob) -> Records:
+def _ray_run(payload: Payload, job: ShardJob) -> list[Records]:
     worker = _RAY_WORKERS.get(payload.key)
     if worker is None:
         if torch.cuda.is_available():
