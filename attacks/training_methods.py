@@ -70,6 +70,12 @@ METHODS = ("standard", "pgd-at", "trades", "fast-at")
 DEFAULT_SCHEDULE = {"standard": "onecycle", "pgd-at": "piecewise", "trades": "piecewise", "fast-at": "cyclic"}
 
 
+def default_eps(side: int) -> str:
+    """The L∞ training radius for images `side` pixels across, as text: 8/255 (the CIFAR-10 convention) up to 64 px,
+    4/255 (ImageNet's) above."""
+    return "8/255" if side <= 64 else "4/255"
+
+
 def make_method(name: str, eps: float, steps: int, alpha: float | None = None, beta: float = 6.0):
     """The training loss for `name`; alpha defaults to 2.5·eps/steps (PGD, TRADES) and 1.25·eps (Fast-AT)."""
     if name not in METHODS:

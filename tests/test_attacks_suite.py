@@ -61,6 +61,7 @@ def _values(run, metric):
     return dict(zip(m.condition, m.value))
 
 
+@pytest.mark.numerics
 def test_eps_zero_is_exactly_clean_accuracy_and_sweep_is_monotone(digits_model, subset, tmp_path):
     run = _run(digits_model, subset, tmp_path, attack="pgd?steps=5", eps="0,1/255,4/255,8/255")
     robust = _values(run, "robust_acc")
@@ -115,6 +116,7 @@ def test_autoattack_agrees_with_the_original(mlp, subset):
     assert abs(ours - original) <= 0.005, (ours, original)
 
 
+@pytest.mark.numerics
 def test_seeded_runs_are_reproducible(mlp, subset, tmp_path):
     a = _run(mlp, subset, tmp_path / "a", attack="pgd?steps=3", eps="0.05").records
     b = _run(mlp, subset, tmp_path / "b", attack="pgd?steps=3", eps="0.05").records

@@ -57,6 +57,7 @@ def test_summary_rows_from_a_hand_made_metrics_table():
     assert out["common", "relative_mce_alexnet"] == pytest.approx(rce)
 
 
+@pytest.mark.numerics
 def test_suite_records_match_an_independent_loop(digits_model, digits_test, tmp_path):
     data = digits_test.limit(40)
     run = evaluate(digits_model, data, suites=["corruptions"], out=tmp_path / "run",

@@ -63,6 +63,7 @@ def test_builtin_digits_cnn_is_wrapped_with_its_normalisation(digits_model, digi
         assert torch.allclose(digits_model.net.head(feats), expected, atol=1e-5)
 
 
+@pytest.mark.numerics
 def test_predict_is_batched_uint8_nhwc_and_independent_of_batch_size(digits_model, digits_test):
     images = digits_test.images[:7]
     small = digits_model.predict(images, batch_size=3)

@@ -189,6 +189,7 @@ def tiny_model() -> Classifier:
     return Classifier(TinyNet(), 3, (0.5,) * 3, (0.25,) * 3, feature_fn=HeadInputFeatures())
 
 
+@pytest.mark.numerics
 def test_extract_one_pass_matches_model():
     model = tiny_model()
     images = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)

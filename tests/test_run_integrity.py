@@ -260,8 +260,8 @@ def test_other_calibration_data_on_resume_is_refused(tmp_path):
 
 def test_a_failed_start_leaves_the_folder_reusable(tmp_path):
     out = str(tmp_path / "run")
-    failed = rbl_cli("evaluate", "torchvision:resnet18?num_classes=10", "--data", "builtin:digits", "--limit", "20",
-                     "--suite", "ood", "--ood-data", "npz:/no/such.npz", "--out", out)
+    failed = rbl_cli("--quiet", "evaluate", "torchvision:resnet18?num_classes=10", "--data", "builtin:digits",
+                     "--limit", "20", "--suite", "ood", "--ood-data", "npz:/no/such.npz", "--out", out)
     assert_one_line_error(failed, "/no/such.npz")
     assert rbl_cli("--quiet", *RUN, "--out", out).exit_code == 0  # the corrected command: another model
     assert rbl_cli("--quiet", *RUN, "--out", str(tmp_path / "fresh")).exit_code == 0

@@ -1,4 +1,6 @@
-"""A small multi-task suite used to test the runner (resume, caching, executors); it adds seeded noise per sample.
+"""A small multi-task suite used to test the runner (resume, caching, executors); it adds seeded noise per sample and
+records the thread count each shard ran with (float kernels may sum in another order with another count, so every
+executor must run shards with the run's).
 
 With $RBL_TOY_KILL_ONCE set to a path, the first worker process to run condition noise:2.0 dies.
 With $RBL_TOY_HOLD set to a path, each task creates PATH.started and waits until PATH exists (a run kept busy).
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
@@ -47,7 +50,7 @@ class ToySuite(BaseSuite):
         noise = np.stack([numpy_rng(ctx.seed, Task(self, condition).key, i).normal(size=ctx.model.num_classes)
                           for i in ctx.data.ids])
         return classification_records(ctx.clean_logits() + condition.params["scale"] * noise,
-                                      ctx.data.labels, ctx.data.ids)
+                                      ctx.data.labels, ctx.data.ids, threads=np.full(len(ctx.data), torch.get_num_threads()))
 
 
 SUITE = ToySuite()

@@ -16,7 +16,7 @@ from .bootstrap import (
     resample_weights,
 )
 from .calibration import METRICS, TEMPERATURE_INVARIANT, Predictions, Weighted, metric_values, reliability_table
-from .temperature import fit_temperature, nll_at
+from .temperature import bound_notice, fit_temperature, nll_at, temperature_at_bound
 
 
 def predictions(logits: np.ndarray, labels: np.ndarray, temperature: float | None) -> dict[str, Predictions]:
@@ -72,6 +72,7 @@ __all__ = [
     "Weighted",
     "bootstrap",
     "bootstrap_replicates",
+    "bound_notice",
     "classification_metrics",
     "fit_temperature",
     "metric_values",
@@ -81,5 +82,6 @@ __all__ = [
     "resample_indices",
     "resample_weights",
     "statistic_of",
+    "temperature_at_bound",
     "weighted_metric",
 ]

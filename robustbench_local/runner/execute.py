@@ -15,8 +15,9 @@ import pandas as pd
 
 from ..data import DataSource, load_data
 from ..data.stream import set_workers
+from ..device import cpu_setup
 from ..errors import DataError, ModelError, RunError, SpecError
-from ..metrics import fit_temperature, nll_at
+from ..metrics import bound_notice, fit_temperature, nll_at, temperature_at_bound
 from ..models import Classifier, load_model
 from ..progress import Progress
 from ..records import Records
@@ -124,7 +125,7 @@ def calibration_set(spec: EvalSpec, model: Classifier, data: DataSource, calibra
 
 
 def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: str,
-                        calibration: DataSource | None, batch_size: int) -> float | None:
+                        calibration: DataSource | None, batch_size: int, progress: Progress) -> float | None:
     """The temperature fitted on `calibration`, kept in calibration.json (refit if damaged or of another set)."""
     path = store.root / CALIBRATION
     if calibration is None:
@@ -136,11 +137,14 @@ def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: s
         return cached["temperature"]
     logits = model.predict_stream(calibration.batches(batch_size))
     t = fit_temperature(logits, calibration.labels)
+    bound = temperature_at_bound(logits, calibration.labels, t)
+    if bound is not None:
+        progress.note(bound_notice(bound, t))
     store.write_json(CALIBRATION, {
         "temperature": t, "n": len(calibration), "data": calibration.name, "data_fingerprint": calibration.fingerprint,
         "model_fingerprint": model_fingerprint,
         "nll_before": nll_at(logits, calibration.labels, 1.0), "nll_after": nll_at(logits, calibration.labels, t),
-        "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
+        "at_bound": bound, "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
     return t
 
 
@@ -154,7 +158,7 @@ def run_manifest(inputs: RunInputs) -> dict[str, Any]:
         "seed": spec.seed,
         "calibration_data": calibration.name if calibration is not None else None,
         "calibration_fingerprint": calibration.fingerprint if calibration is not None else None,
-        "spec": spec.to_dict(), "options": inputs.options, "versions": package_versions(),
+        "spec": spec.to_dict(), "options": inputs.options, "versions": package_versions(), "cpu_setup": cpu_setup(),
         "device": str(model.device), "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -273,7 +277,8 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
     check_images_unchanged(store, data, finished, progress)
     store.write_manifest(manifest)
     store.write_samples(data.sample_digests())
-    temperature = fit_run_temperature(store, model, inputs.model_fingerprint, inputs.calibration, spec.batch_size)
+    temperature = fit_run_temperature(store, model, inputs.model_fingerprint, inputs.calibration, spec.batch_size,
+                                      progress)
 
     def merge_if_complete(key: str) -> None:
         if all((key, job.name) in done for job in jobs[key]):
@@ -331,7 +336,9 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
         rows += [{"model": first["model"], "dataset": first["dataset"], "suite": name, "params": "{}", **r}
                  for r in get_suite(name).summary(frame)]
     if calibration:
-        rows.append({"model": manifest.get("model"), "dataset": manifest.get("data"), "suite": "calibration",
-                     "condition": "val", "metric": "temperature", "value": temperature, "ci_low": np.nan,
-                     "ci_high": np.nan, "n": calibration["n"], "params": "{}"})
+        rows += [{"model": manifest.get("model"), "dataset": manifest.get("data"), "suite": "calibration",
+                  "condition": "val", "metric": metric, "value": value, "ci_low": np.nan, "ci_high": np.nan,
+                  "n": calibration["n"], "params": "{}"}
+                 for metric, value in (("temperature", temperature),
+                                       ("flag_temperature_at_bound", float(calibration.get("at_bound") is not None)))]
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)

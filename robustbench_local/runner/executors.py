@@ -46,10 +46,9 @@ class InProcessExecutor:
 _WORKER: Worker | None = None
 
 
-def _init_worker(payload: Payload, threads: int, decode_threads: int) -> None:
+def _init_worker(payload: Payload, decode_threads: int) -> None:
     global _WORKER
     keep_freed_memory()
-    torch.set_num_threads(threads)
     set_workers(decode_threads)
     if torch.cuda.is_available():
         payload.model.to(torch.device("cuda", os.getpid() % torch.cuda.device_count()))
@@ -62,7 +61,8 @@ def _run_in_worker(job: ShardJob) -> list[Records]:
 
 
 class PoolExecutor:
-    """A local pool of `workers` spawned processes; shards lost to a dead worker are retried."""
+    """A local pool of `workers` spawned processes, each with the run's thread count (so that records equal an
+    in-process run's bit for bit); shards lost to a dead worker are retried."""
 
     def __init__(self, workers: int, progress: Progress = Progress(), retries: int = RETRIES) -> None:
         if workers < 1:
@@ -74,12 +74,16 @@ class PoolExecutor:
 
     def run(self, payload: Payload, jobs: list[ShardJob], on_done: OnDone) -> None:
         pending = {job.key: job for job in jobs}
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        cores = os.cpu_count() or 1
+        if self.workers * payload.threads > cores:
+            self.progress.note(f"notice: {self.workers} workers x {payload.threads} threads on {cores} cores; "
+                               f"--threads {max(1, cores // self.workers)} runs faster (records then differ from "
+                               f"{payload.threads}-thread runs in the last bits)")
         decode_threads = max(1, decode_workers() // self.workers)
         for attempt in range(self.retries + 1):
             try:
                 with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(payload, threads, decode_threads)) as pool:
+                                         initializer=_init_worker, initargs=(payload, decode_threads)) as pool:
                     futures = {pool.submit(_run_in_worker, job): key for key, job in pending.items()}
                     for future in as_completed(futures):
                         records = future.result()
@@ -105,7 +109,8 @@ def _ray_run(payload: Payload, job: ShardJob) -> list[Records]:
 
 
 class RayExecutor:
-    """Shards as Ray tasks (retried when a worker dies); one GPU per task when the cluster has GPUs.
+    """Shards as Ray tasks (retried when a worker dies), each with the run's thread count; one GPU per task when the
+    cluster has GPUs.
 
     With no `address`, starts a local Ray instance whose workers see this process's import path.
     """

@@ -1,17 +1,19 @@
 """Shards: a range of sample positions under one or more of a suite's conditions, runnable in any process.
 
 Shard boundaries are multiples of the batch size, so every inference batch holds the same samples
-whatever the shard size or executor; with randomness keyed by sample id, records are identical.
-Workers receive the data source, which travels as its spec (see DataSource.__reduce_ex__): each worker opens
-the data itself and reads only its own shard.
+whatever the shard size or executor, and every worker runs with the thread count of the process that planned the
+run (float kernels can sum in another order with another thread count); with randomness keyed by sample id,
+records are identical, bit for bit. Workers receive the data source, which travels as its spec (see
+DataSource.__reduce_ex__): each worker opens the data itself and reads only its own shard.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..data import DataSource
 from ..models import Classifier
@@ -58,6 +60,7 @@ class Payload:
     batch_size: int
     run_dir: str
     limit: int | None = None
+    threads: int = field(default_factory=torch.get_num_threads)  # intra-op threads of every inference
 
 
 def shard_ranges(n: int, shard_size: int | None, batch_size: int, shardable: bool = True) -> list[tuple[int, int]]:
@@ -75,9 +78,10 @@ def group_shard_size(n_conditions: int, num_classes: int, batch_size: int) -> in
 
 
 class Worker:
-    """Runs shards of one payload; caches the clean logits of each range it has seen."""
+    """Runs shards of one payload, with its thread count; caches the clean logits of each range it has seen."""
 
     def __init__(self, payload: Payload, progress: Progress) -> None:
+        torch.set_num_threads(payload.threads)
         self.payload = payload
         self.progress = progress
         self._clean: dict[tuple[int, int], np.ndarray] = {}
