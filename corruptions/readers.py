@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robustbench_local.data.files import FileReader, Transform, list_images
-from robustbench_local.data.imagefolder import imagenet_wnids, positive_int, transform_of
+from robustbench_local.data.files import FileReader, Transform
+from robustbench_local.data.imagefolder import imagenet_wnids, index_class_folders, positive_int, transform_of
 from robustbench_local.data.source import DataSource
 from robustbench_local.errors import DataError
 from robustbench_local.fingerprint import digest64
@@ -135,16 +135,6 @@ def open_imagenetc(root: str, split: str, options: dict[str, str]) -> DataSource
     if not variants:
         raise DataError(f"{root} has no <corruption>/<severity 1-5>/ folders for {', '.join(corruptions)}")
     first = base / variants[0]
-    wnids = imagenet_wnids()
-    folders = sorted(p.name for p in first.iterdir() if p.is_dir())
-    unknown = [f for f in folders if f not in wnids]
-    if unknown:
-        raise DataError(f"{first} has class folders {', '.join(unknown[:3])} that are not ImageNet wnids; "
-                        "imagenetc: follows ImageNet's class index")
-    files = [(f, wnids.index(w)) for w in folders for f in list_images(first / w)]
-    if not files:
-        raise DataError(f"no images under {first}; expected {first}/<wnid>/<image>.JPEG")
-    relpaths = np.array([f.relative_to(first).as_posix() for f, _ in files])
-    labels = np.array([k for _, k in files], np.int64)
+    relpaths, labels, wnids = index_class_folders(first, imagenet_wnids(), "imagenetc")
     reader = FileReader(base, relpaths, transform_of(options, Transform()), tuple(variants))
-    return DataSource(reader, np.arange(len(files)), labels, relpaths, len(wnids), f"imagenetc:{root}", wnids)
+    return DataSource(reader, np.arange(len(relpaths)), labels, relpaths, len(wnids), f"imagenetc:{root}", wnids)

@@ -71,18 +71,8 @@ def open_imagefolder(root: str, split: str, options: dict[str, str], scheme: str
         raise DataError(f"image folder {root} does not exist; give a directory with one sub-folder per class")
     holdout = positive_int(options, "holdout")
     folder, role = split_folder(base, split, holdout)
-    present = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    classes = tuple(present) if known is None else known
-    unknown = sorted(set(present) - set(classes))
-    if unknown:
-        raise DataError(f"{folder} has class folders {', '.join(unknown[:3])} that {scheme}: does not know; "
-                        "use imagefolder:DIR for other class sets")
-    files = [(f, classes.index(c)) for c in present for f in list_images(folder / c)]
-    if not files:
-        raise DataError(f"no images under {folder}; expected {folder}/<class>/<image>.png|jpg")
-    relpaths = np.array([f.relative_to(folder).as_posix() for f, _ in files])
-    labels = np.array([k for _, k in files], dtype=np.int64)
-    source = DataSource(FileReader(folder, relpaths, transform_of(options, default)), np.arange(len(files)), labels,
+    relpaths, labels, classes = index_class_folders(folder, known, scheme)
+    source = DataSource(FileReader(folder, relpaths, transform_of(options, default)), np.arange(len(relpaths)), labels,
                         relpaths, len(classes), f"{scheme}:{root}/{split}", tuple(classes))
     if holdout:
         keys = np.array([derive_seed("holdout", i) for i in relpaths.tolist()], dtype=np.uint64)
@@ -92,6 +82,24 @@ def open_imagefolder(root: str, split: str, options: dict[str, str], scheme: str
         held[np.argsort(keys, kind="stable")[:holdout]] = True
         source = source.subset(np.flatnonzero(held if role == "holdout" else ~held))
     return source
+
+
+def index_class_folders(folder: Path, known: tuple[str, ...] | None,
+                        scheme: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """(paths relative to `folder`, labels, class names) of the images in `folder`'s class sub-folders; the classes
+    are the sorted sub-folder names, or `known`, of which the sub-folders must be a subset."""
+    present = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    classes = tuple(present) if known is None else known
+    unknown = sorted(set(present) - set(classes))
+    if unknown:
+        raise DataError(f"{folder} has class folders {', '.join(unknown[:3])} that {scheme}: does not know (it uses "
+                        f"the {len(classes)} classes of its data set); use imagefolder:DIR for other class sets")
+    label_of = {c: k for k, c in enumerate(classes)}
+    files = [(f, label_of[c]) for c in present for f in list_images(folder / c)]
+    if not files:
+        raise DataError(f"no images under {folder}; expected {folder}/<class>/<image>.png|jpg")
+    relpaths = np.array([f.relative_to(folder).as_posix() for f, _ in files])
+    return relpaths, np.array([k for _, k in files], dtype=np.int64), classes
 
 
 @cache
