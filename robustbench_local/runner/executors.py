@@ -11,7 +11,6 @@ from typing import Protocol
 
 import torch
 
-from ..allocator import keep_freed_memory
 from ..data.stream import set_workers
 from ..data.stream import workers as decode_workers
 from ..errors import RunError, SpecError
@@ -48,7 +47,6 @@ _WORKER: Worker | None = None
 
 def _init_worker(payload: Payload, decode_threads: int) -> None:
     global _WORKER
-    keep_freed_memory()
     set_workers(decode_threads)
     if torch.cuda.is_available():
         payload.model.to(torch.device("cuda", os.getpid() % torch.cuda.device_count()))
