@@ -14,6 +14,7 @@ Each check becomes a metric row `flag_<name>` with value 1 (fired) or 0, next to
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
@@ -32,9 +33,11 @@ ZERO_GRAD_SHARE = 0.01
 BLACKBOX_SHARE = 0.002
 
 
-def model_checks(model: Classifier, images: np.ndarray, labels: np.ndarray, correct: np.ndarray) -> dict:
-    """Randomness, probability-output and gradient checks on up to CHECK_POINTS points (model mode unchanged)."""
-    x = to_tensor(images[:CHECK_POINTS], model.device).contiguous()
+def model_checks(model: Classifier, read: Callable[[np.ndarray], np.ndarray], labels: np.ndarray,
+                 correct: np.ndarray) -> dict:
+    """Randomness, probability-output and gradient checks on up to CHECK_POINTS points (model mode unchanged);
+    `read(positions)` gives their uint8 NHWC images."""
+    x = to_tensor(read(np.arange(min(CHECK_POINTS, len(labels)))), model.device).contiguous()
     with frozen_mode(model), torch.no_grad():
         outs = torch.stack([model(x).float() for _ in range(REPEATS)])
     unit = outs / outs.norm(dim=2, keepdim=True).clamp_min(1e-12)
@@ -43,8 +46,9 @@ def model_checks(model: Classifier, images: np.ndarray, labels: np.ndarray, corr
     first = outs[0]
     probability = bool(first.min() > -PROB_TOL and first.max() < 1 + PROB_TOL
                        and (first.sum(dim=1) - 1).abs().max() < PROB_TOL)
-    checked = labels[correct][:CHECK_POINTS]
-    share = zero_gradient_share(model, images[correct][:CHECK_POINTS], checked)
+    chosen = np.flatnonzero(correct)[:CHECK_POINTS]
+    checked = labels[chosen]
+    share = zero_gradient_share(model, read(chosen), checked)
     return {"randomized": change > RANDOM_TOL or flips, "max_logit_change": change,
             "probability_output": probability, "zero_grad_share": share, "zero_grad_points": len(checked)}
 

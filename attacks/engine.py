@@ -75,7 +75,7 @@ def run_sequence(model: Classifier, read: Callable[[np.ndarray], np.ndarray], la
                  members: list[AttackConfig], norm: str, eps: float, state: PointState, seed_parts: tuple,
                  batch_size: int, progress: Progress | None = None) -> PointState:
     """Run `members` in order on the still-unbroken points of `state` (updated in place and returned);
-    `read(positions)` gives the uint8 NHWC images at those positions.
+    `read(positions)` gives the uint8 NHWC images of those positions (e.g. `DataSource.read`).
 
     At eps = 0 the ball holds only the clean image, so nothing runs and the records are the clean predictions.
     """

@@ -26,6 +26,7 @@ import pandas as pd
 
 from robustbench_local.errors import SpecError
 from robustbench_local.metrics import bootstrap
+from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
@@ -33,7 +34,7 @@ from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskCont
 from .checks import CHECK_POINTS, condition_flags, model_checks, sweep_flag
 from .engine import PointState, run_sequence
 from .registry import AttackConfig, check_norm, parse_sequence
-from .threat import parse_eps, parse_norm
+from .threat import check_radius, parse_eps, parse_norm
 
 
 def _items(text: str) -> tuple[str, ...]:
@@ -64,11 +65,9 @@ def parse_norms(text: str) -> tuple[str, ...]:
 
 
 def _optional_int(text: str) -> int | None:
-    if str(text).strip().lower() in ("", "none", "default"):
+    if text.strip().lower() in ("", "none", "default"):
         return None
-    if not str(text).strip().isdigit() or int(text) < 1:
-        raise SpecError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    return parse_int(text, 1)
 
 
 def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, Any]) -> Condition:
@@ -76,7 +75,8 @@ def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, A
     members = parse_sequence(attack, overrides)
     check_norm(members, norm, attack)
     shown = attack + "".join(f" {k}={v}" for k, v in overrides.items() if v is not None)
-    params = {"attack": shown, "spec": attack, "norm": norm, "eps": parse_eps(eps_text), "eps_text": eps_text,
+    eps = check_radius(norm, parse_eps(eps_text), eps_text)
+    params = {"attack": shown, "spec": attack, "norm": norm, "eps": eps, "eps_text": eps_text,
               "members": [m.to_json() for m in members]}
     return Condition(f"{shown}:{norm}:{eps_text}", params)
 
@@ -89,8 +89,8 @@ class AttackSuite(BaseSuite):
         SuiteOption("attack", "attack(s), comma-separated; A+B = one worst-case sequence; NAME?key=value "
                     "sets a parameter (see `rbl list attacks`)", "pgd", parse_attacks),
         SuiteOption("norm", "threat model norm(s): Linf, L2", "Linf", parse_norms),
-        SuiteOption("eps", "radii in [0,1] pixel units, fractions allowed", "0,1/255,2/255,4/255,8/255",
-                    parse_eps_list),
+        SuiteOption("eps", "radii in pixel units, fractions allowed: Linf in [0, 1]; L2 (the norm of the whole "
+                    "perturbation) may exceed 1", "0,1/255,2/255,4/255,8/255", parse_eps_list),
         SuiteOption("steps", "override the iterations of every attack that has them", "default", _optional_int),
         SuiteOption("restarts", "override the random restarts of every attack that has them", "default",
                     _optional_int),
@@ -112,7 +112,7 @@ class AttackSuite(BaseSuite):
         state = self._state_at(condition, ctx)
         shard = ("attacks:checks", data.ids[0] if len(data) else "", len(data))
         if shard not in ctx.cache:  # model-level checks: once per set of points
-            ctx.cache[shard] = model_checks(ctx.model, data.images, data.labels, state.clean_correct)
+            ctx.cache[shard] = model_checks(ctx.model, data.read, data.labels, state.clean_correct)
         checks = ctx.cache[shard]
         records = classification_records(
             state.logits, data.labels, data.ids, clean_correct=state.clean_correct, attack_success=state.broken,
@@ -141,8 +141,8 @@ class AttackSuite(BaseSuite):
             state.adopt(previous, previous.broken)
         members = [AttackConfig(m["name"], m["config"]) for m in params["members"]]
         task_key = Task(self, condition).key
-        run_sequence(ctx.model, lambda positions: data.images[positions], data.labels, data.ids, members,
-                     params["norm"], params["eps"], state, (ctx.seed, task_key), ctx.batch_size, ctx.progress)
+        run_sequence(ctx.model, data.read, data.labels, data.ids, members, params["norm"], params["eps"], state,
+                     (ctx.seed, task_key), ctx.batch_size, ctx.progress)
         ctx.cache[key] = state
         return state
 
@@ -164,12 +164,15 @@ class AttackSuite(BaseSuite):
         clean, success, robust = self._accuracies(table)
         ones = np.ones(n)
         ratios = {"robust_acc": (robust, ones), "clean_acc": (clean, ones), "attack_success_rate": (success, clean)}
-        for name, (num, den) in ratios.items():  # `n` of a ratio is its denominator's count
-            def metric(w, num=num, den=den):
-                return (w @ num) / (w @ den)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                value, low, high = bootstrap({name: metric}, n, *seed_parts)[name]
-            rows.append({"metric": name, "value": value, "ci_low": low, "ci_high": high, "n": int(den.sum())})
+
+        def statistic(w: np.ndarray) -> dict[str, np.ndarray]:
+            return {name: (w @ num) / (w @ den) for name, (num, den) in ratios.items()}
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            intervals = bootstrap(statistic, n, *seed_parts)
+        rows += [{"metric": name, "value": value, "ci_low": low, "ci_high": high,
+                  "n": int(ratios[name][1].sum())}  # `n` of a ratio is its denominator's count
+                 for name, (value, low, high) in intervals.items()]
         checks = records.info["checks"]  # records written before the count was kept: the check's cap (exact unsharded)
         checked = checks.get("zero_grad_points", min(CHECK_POINTS, int(clean.sum())))
         extra = {"mean_queries": (float(table["queries"].mean()) if n else np.nan, n),

@@ -1,13 +1,11 @@
 """Threat models: norm and radius parsing, perturbation norms, and the contract every adversarial example obeys."""
 from __future__ import annotations
 
-import math
-from fractions import Fraction
-
 import numpy as np
 import torch
 
 from robustbench_local.errors import RBLError, SpecError
+from robustbench_local.parsing import parse_fraction
 
 NORMS = ("Linf", "L2")
 TOLERANCE = 1e-6  # an adversarial example may leave the eps-ball (or [0, 1]) by at most this much
@@ -28,13 +26,16 @@ def parse_norm(text: str) -> str:
 
 def parse_eps(text: str) -> float:
     """A radius given as a decimal or a fraction ('8/255', '0.5') -> float >= 0."""
-    try:
-        value = float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError):
-        raise SpecError(f"cannot read eps {text!r}; write a number or a fraction such as 8/255") from None
-    if value < 0 or not math.isfinite(value):
-        raise SpecError(f"eps must be a finite number >= 0, got {text!r}")
-    return value
+    return parse_fraction(text, "radius")
+
+
+def check_radius(norm: str, eps: float, text: str) -> float:
+    """`eps` if it is a radius of `norm`: Linf radii are pixel differences, in [0, 1]; an L2 radius (the norm of the
+    whole perturbation, up to sqrt(C*H*W)) may exceed 1."""
+    if norm == "Linf" and eps > 1:
+        raise SpecError(f"eps {text} is outside [0, 1] for Linf: radii are in pixel units (images lie in [0, 1]); "
+                        "give --eps (eps: in a config) radii such as 8/255 (only L2 radii may exceed 1)")
+    return eps
 
 
 def perturbation_norms(x_adv: torch.Tensor, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ statistics are updated only by the training forward pass.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -69,6 +70,12 @@ METHODS = ("standard", "pgd-at", "trades", "fast-at")
 DEFAULT_SCHEDULE = {"standard": "onecycle", "pgd-at": "piecewise", "trades": "piecewise", "fast-at": "cyclic"}
 
 
+def default_eps(side: int) -> str:
+    """The L∞ training radius for images `side` pixels across, as text: 8/255 (the CIFAR-10 convention) up to 64 px,
+    4/255 (ImageNet's) above."""
+    return "8/255" if side <= 64 else "4/255"
+
+
 def make_method(name: str, eps: float, steps: int, alpha: float | None = None, beta: float = 6.0):
     """The training loss for `name`; alpha defaults to 2.5·eps/steps (PGD, TRADES) and 1.25·eps (Fast-AT)."""
     if name not in METHODS:
@@ -85,12 +92,13 @@ def make_method(name: str, eps: float, steps: int, alpha: float | None = None, b
     return PGDAT(eps, alpha, steps) if name == "pgd-at" else TRADES(eps, alpha, steps, beta)
 
 
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10,
-                    batch_size: int = 256) -> float:
-    """L∞ PGD (`steps` steps of eps/4, random start) accuracy of `model` on (x, y), for model selection."""
-    correct = 0
-    for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
+def robust_accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], eps: float,
+                    steps: int = 10) -> float:
+    """L∞ PGD (`steps` steps of eps/4, random start) accuracy of `model` on batches (x, y), for model selection."""
+    correct = total = 0
+    for xb, yb in batches:
         adv = torchattacks.PGD(model, eps=eps, alpha=eps / 4, steps=steps, random_start=True)(xb, yb)
         with torch.no_grad():
             correct += int((model(adv).argmax(1) == yb).sum())
-    return correct / len(y)
+        total += len(yb)
+    return correct / total

@@ -6,11 +6,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from robustbench_local.allocator import keep_freed_memory
-
 
 def main(names: list[str]) -> None:
-    keep_freed_memory()  # as in the `rbl` process (both sides of every comparison run under it)
     here = Path(__file__).parent
     modules = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
     chosen = [m for m in modules if not names or m.removeprefix("bench_") in names or m in names]

@@ -148,8 +148,7 @@ def run_ours(model: Classifier, data, spec: str, norm: str, eps: float) -> Resul
     with counted(model) as seen:
         start = time.perf_counter()
         state = PointState.from_clean(model.predict(data.images, BATCH), data.labels)
-        run_sequence(model, lambda p: data.images[p], data.labels, data.ids, members, norm, eps, state,
-                     (SEED, "bench", spec), BATCH)
+        run_sequence(model, data.read, data.labels, data.ids, members, norm, eps, state, (SEED, "bench", spec), BATCH)
         elapsed = time.perf_counter() - start
     robust = state.clean_correct.copy()
     stages = {}

@@ -28,15 +28,15 @@ def score_all(model, sets: dict, temperature: float, shared: bool) -> dict[str, 
 
     def reps(key: str):
         if not shared or key not in cache:
-            cache[key] = extract(model, sets[key].images, sets[key].labels, BATCH)
+            cache[key] = extract(model, sets[key].batches(BATCH), sets[key].labels)
         return cache[key]
 
     out = {}
     for name in DETECTORS:
         det = build(name, temperature)
         if isinstance(det, ODIN):
-            out[name] = np.r_[det.score_inputs(model, sets["id"].images, BATCH),
-                              det.score_inputs(model, sets["ood"].images, BATCH)]
+            out[name] = np.r_[det.score_inputs(model, sets["id"].batches(BATCH)),
+                              det.score_inputs(model, sets["ood"].batches(BATCH))]
             continue
         role = _fit_role(name)
         if role:

@@ -25,18 +25,24 @@ def check_images(images: np.ndarray) -> None:
                         "repeat the channel, e.g. np.repeat(x.reshape(*x.shape[:3], 1), 3, axis=-1)")
     if images.ndim != 4 or images.shape[-1] != 3:
         raise DataError(f"images must have shape (N, H, W, 3), got {images.shape}")
-    if min(images.shape[1:3]) < MIN_SIDE:
-        raise DataError(f"images are {images.shape[1]}x{images.shape[2]} px; corruptions need at least "
-                        f"{MIN_SIDE}x{MIN_SIDE} (imagecorruptions' limit): upscale them first")
+    check_size(images.shape[1], images.shape[2])
 
 
-def resolve_params(params: str | None, images: np.ndarray, notify: Callable[[str], None] | None = None) -> str:
-    """`params` checked, or (when None/'auto') the set chosen by image size, announced through `notify`."""
+def check_size(height: int, width: int) -> None:
+    """Raise DataError unless images of height x width px can be corrupted."""
+    if min(height, width) < MIN_SIDE:
+        raise DataError(f"images are {height}x{width} px; corruptions need at least {MIN_SIDE}x{MIN_SIDE} "
+                        "(imagecorruptions' limit): upscale them first")
+
+
+def resolve_params(params: str | None, size: tuple[int, int], notify: Callable[[str], None] | None = None) -> str:
+    """`params` checked, or (when None/'auto') the set chosen by the image size (H, W), announced through
+    `notify`."""
     if params not in (None, "auto"):
         return check_params(params)
-    chosen = default_params(*images.shape[1:3])
+    chosen = default_params(*size)
     if notify is not None:
-        notify(f"notice: corruption parameters {chosen!r} chosen for {images.shape[1]}x{images.shape[2]} px images "
+        notify(f"notice: corruption parameters {chosen!r} chosen for {size[0]}x{size[1]} px images "
                "(pass --params imagenet-c|cifar-10-c to choose)")
     return chosen
 
@@ -52,7 +58,7 @@ def corrupt_images(images: np.ndarray, corruption: str, severity: int, seed: int
     check_corruption(corruption)
     check_severity(severity)
     check_images(images)
-    params = resolve_params(params, images, notify)
+    params = resolve_params(params, images.shape[1:3], notify)
     ids = np.arange(len(images)) if ids is None else np.asarray(ids)
     if ids.shape != (len(images),):
         raise DataError(f"{len(images)} images but ids of shape {ids.shape}; give one id per image")

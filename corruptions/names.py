@@ -61,7 +61,7 @@ def parse_corruptions(text: str) -> tuple[str, ...]:
             continue
         chosen.update(SUBSETS[part] if part in SUBSETS else (check_corruption(part),))
     if not chosen:
-        raise SpecError("--corruptions is empty; give common, all, a category or corruption names")
+        raise SpecError("empty corruption list; give common, all, a category or corruption names")
     return tuple(n for n in ALL if n in chosen)
 
 
@@ -80,7 +80,7 @@ def parse_severities(text: str) -> tuple[int, ...]:
             raise SpecError(f"empty severity range {part!r}; use e.g. 1-5")
         chosen.update(check_severity(v) for v in values)
     if not chosen:
-        raise SpecError("--severities is empty; use e.g. 1-5")
+        raise SpecError("empty severity list; use e.g. 1-5, 3 or 1,3,5")
     return tuple(sorted(chosen))
 
 

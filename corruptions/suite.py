@@ -1,19 +1,22 @@
 """Suite `corruptions`: accuracy and calibration per corruption x severity, with mCE-style summaries."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
 
-from robustbench_local.errors import DataError, SpecError
+from robustbench_local.errors import DataError
+from robustbench_local.metrics import classification_metrics, predictions
+from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, classification_records
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
-from .api import check_images, resolve_params
+from .api import check_size, resolve_params
 from .backends import get_backend
 from .engine import corrupted_batches, sample_seeds
 from .names import PARAM_SETS, check_params, parse_corruptions, parse_severities
-from .readers import is_precomputed, precomputed_index
+from .readers import variant_name
 from .summary import paired_rows, summary_rows
 
 NOT_BIT_IDENTICAL = ("on-the-fly corruptions are not bit-identical to the released ImageNet-C / CIFAR-10-C files "
@@ -32,15 +35,12 @@ def _backend_option(text: str) -> str:
 
 
 def _workers_option(text: str) -> int | None:
-    if text == "auto":
-        return None
-    if not text.isdigit():
-        raise SpecError(f"--corruption-workers must be 'auto' or a number of processes >= 0, got {text!r}")
-    return int(text)
+    return None if text == "auto" else parse_int(text, 0)
 
 
 class CorruptionSuite(BaseSuite):
     name = "corruptions"
+    grouped = True  # a shard's clean images are decoded once for all its conditions
     description = ("ImageNet-C / CIFAR-10-C corruptions x severities (on the fly, or precomputed cifar10c:/"
                    "imagenetc: sets): accuracy and calibration per condition, mean corruption accuracy, "
                    "mCE and relative mCE vs AlexNet. Note: " + NOT_BIT_IDENTICAL)
@@ -65,39 +65,74 @@ class CorruptionSuite(BaseSuite):
             for c in options["corruptions"] for s in options["severities"]]
 
     def run(self, condition: Condition, ctx: TaskContext) -> Records:
+        return self.run_group([condition], ctx)[0]
+
+    def run_group(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]:
+        """Precomputed sets: each condition reads its own variant. On the fly: one pass over the shard, each clean
+        batch decoded once and corrupted under every condition."""
+        if ctx.data.variants:
+            return [self._precomputed(condition, ctx) for condition in conditions]
+        return self._on_the_fly(conditions, ctx)
+
+    def _precomputed(self, condition: Condition, ctx: TaskContext) -> Records:
         data = ctx.data
-        if condition.name == "clean":
-            if is_precomputed(data):  # no clean images in a precomputed set: an empty task, no metrics
-                return self._records(np.zeros((0, data.num_classes), np.float32), data.labels[:0], data.ids[:0],
-                                     "none", 0, {"source": "precomputed", "note": "no clean images"})
-            return self._records(ctx.clean_logits(), data.labels, data.ids, "none", 0, {"source": "clean pass"})
+        if condition.name == "clean":  # no clean images in a precomputed set: an empty task, no metrics
+            return self._records(np.zeros((0, data.num_classes), np.float32), data.labels[:0], data.ids[:0], "none",
+                                 0, {"source": "precomputed", "note": "no clean images"})
         c, s = condition.params["corruption"], condition.params["severity"]
-        if is_precomputed(data):
-            index = precomputed_index(data, c, s)
-            if not len(index):
-                raise DataError(f"{data.name} holds no {c} at severity {s}; choose --corruptions/--severities "
-                                "that the set contains")
-            logits, info = ctx.model.predict(data.images[index], ctx.batch_size), {"source": "precomputed"}
-            return self._records(logits, data.labels[index], data.ids[index], c, s, info)
-        check_images(data.images)
-        params = resolve_params(condition.params["params"], data.images, _once(ctx.progress.note))
-        seeds = sample_seeds(ctx.seed, data.ids, c, s)
-        if condition.params["backend"] == "fast":  # corrupt each batch on the model's device, right before it
-            from .fast.stream import corrupted_logits
-            logit_batches = corrupted_logits(ctx.model, data.images, c, s, seeds, params, ctx.batch_size,
-                                             ctx.model.device)
-        else:
-            batches = corrupted_batches(data.images, c, s, seeds, params, condition.params["backend"],
-                                        ctx.options.get("corruption_workers"), ctx.batch_size)
-            logit_batches = (ctx.model.predict(batch, ctx.batch_size) for batch in batches)
-        chunks = []
-        with ctx.progress.bar(len(data), f"{c}/{s}", "img") as bar:
-            for logits in logit_batches:
-                chunks.append(logits)
-                bar.update(len(logits))
-        info = {"source": "on-the-fly", "params": params, "backend": condition.params["backend"],
-                "note": NOT_BIT_IDENTICAL}
-        return self._records(np.concatenate(chunks), data.labels, data.ids, c, s, info)
+        if variant_name(c, s) not in data.variants:
+            raise DataError(f"{data.name} holds no {c} at severity {s}; choose --corruptions/--severities that the "
+                            "set contains (or restrict the set with ?corruptions=&severities=)")
+        view = data.with_variant(variant_name(c, s))
+        with ctx.progress.bar(len(view), f"{c}/{s}", "img") as bar:
+            logits = ctx.model.predict_stream(_counted(view.batches(ctx.batch_size), bar))
+        return self._records(logits, view.labels, view.ids, c, s, {"source": "precomputed"})
+
+    def _on_the_fly(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]:
+        data, model = ctx.data, ctx.model
+        corrupted = [cond for cond in conditions if cond.name != "clean"]
+        params: dict[str, str] = {}  # the parameter sets, chosen by the size of the first batch
+        seeds = {cond.name: sample_seeds(ctx.seed, data.ids, cond.params["corruption"], cond.params["severity"])
+                 for cond in corrupted}
+        chunks: dict[str, list[np.ndarray]] = {cond.name: [] for cond in conditions}
+        label = conditions[0].name if len(conditions) == 1 else f"{len(conditions)} conditions"
+        with ctx.progress.bar(len(data) * len(conditions), label, "img") as bar:
+            start = 0
+            for batch in data.batches(ctx.batch_size):
+                rows = slice(start, start + len(batch))
+                if corrupted and not params:
+                    check_size(*batch.shape[1:3])
+                    note = _once(ctx.progress.note)
+                    params = {p: resolve_params(p, batch.shape[1:3], note) for p in {c.params["params"] for c in corrupted}}
+                on_device = None
+                for cond in conditions:
+                    if cond.name == "clean":
+                        logits = model.predict(batch, ctx.batch_size)
+                    elif cond.params["backend"] == "fast":  # corrupted on the model's device, right before it
+                        from .fast.stream import corrupted_logits, to_device
+
+                        on_device = to_device(batch, model.device) if on_device is None else on_device
+                        logits = corrupted_logits(model, on_device, cond.params["corruption"], cond.params["severity"],
+                                                  seeds[cond.name][rows], params[cond.params["params"]])
+                    else:
+                        images = np.concatenate(list(corrupted_batches(
+                            batch, cond.params["corruption"], cond.params["severity"], seeds[cond.name][rows],
+                            params[cond.params["params"]], cond.params["backend"], ctx.options.get("corruption_workers"),
+                            ctx.batch_size)))
+                        logits = model.predict(images, ctx.batch_size)
+                    chunks[cond.name].append(logits)
+                    bar.update(len(batch))
+                start += len(batch)
+        empty = np.zeros((0, model.num_classes), np.float32)
+        return [self._condition_records(cond, np.concatenate(chunks[cond.name]) if chunks[cond.name] else empty,
+                                        data, params) for cond in conditions]
+
+    def _condition_records(self, cond: Condition, logits: np.ndarray, data, params: dict[str, str]) -> Records:
+        if cond.name == "clean":
+            return self._records(logits, data.labels, data.ids, "none", 0, {"source": "clean pass"})
+        info = {"source": "on-the-fly", "params": params.get(cond.params["params"], cond.params["params"]),
+                "backend": cond.params["backend"], "note": NOT_BIT_IDENTICAL}
+        return self._records(logits, data.labels, data.ids, cond.params["corruption"], cond.params["severity"], info)
 
     @staticmethod
     def _records(logits: np.ndarray, labels: np.ndarray, ids: np.ndarray, corruption: str, severity: int,
@@ -112,10 +147,18 @@ class CorruptionSuite(BaseSuite):
         """Calibration metrics per condition, the summary's ones also under the run's shared (paired) resamples."""
         if not len(records.table):
             return []
-        return paired_rows(super().metrics(records, temperature, seed_parts), records, temperature, seed_parts[0])
+        variants = predictions(records.logits, records.table["label"].to_numpy(), temperature)
+        return paired_rows(classification_metrics(variants, seed_parts), records, variants, seed_parts[0])
 
     def summary(self, metrics) -> list[dict]:
         return summary_rows(metrics)
+
+
+def _counted(batches: Iterator[np.ndarray], bar) -> Iterator[np.ndarray]:
+    """`batches`, advancing `bar` by each batch's size."""
+    for batch in batches:
+        yield batch
+        bar.update(len(batch))
 
 
 _NOTIFIED: set[str] = set()

@@ -10,11 +10,12 @@ come from the per-condition values exactly as before.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from robustbench_local.metrics import METRICS, N_BOOT, Predictions, bootstrap_replicates
+from robustbench_local.metrics import N_BOOT, Predictions, bootstrap_replicates, statistic_of
 from robustbench_local.records import Records
 from robustbench_local.seeding import derive_seed
 
@@ -25,35 +26,19 @@ SUMMARY_KEY = "corruptions-summary"
 PAIRED_METRICS = ("acc", "ece_15_equal_width", "ece_15_equal_width_ts")  # what the summary averages or ratios
 
 
-def source_ids(records: Records) -> np.ndarray:
-    """The ids of the source images: a precomputed set's ids carry a 'corruption/severity/' prefix, dropped here
-    (its files hold the same images in the same order for every corruption and severity)."""
-    ids = records.table["sample_id"].to_numpy()
-    if records.info.get("source") != "precomputed" or not len(ids):
-        return ids
-    prefix = f"{records.table['corruption'].iloc[0]}/{records.table['severity'].iloc[0]}/"
-    text = ids.astype(str)
-    return np.array([i[len(prefix):] for i in text]) if np.char.startswith(text, prefix).all() else ids
-
-
-def paired_rows(rows: list[dict], records: Records, temperature: float | None, run_seed: object,
+def paired_rows(rows: list[dict], records: Records, variants: Mapping[str, Predictions], run_seed: object,
                 n_boot: int = N_BOOT) -> list[dict]:
     """`rows` with `paired` (the metric under each of the run's shared resamples) and `paired_ids` (a fingerprint of
-    the sample-id set the resamples index) added to the PAIRED_METRICS rows."""
-    ids = source_ids(records)
+    the sample-id set the resamples index) added to the PAIRED_METRICS rows; `variants` are the task's predictions
+    (see `robustbench_local.metrics.predictions`), shared with its own metrics."""
+    ids = records.table["sample_id"].to_numpy()  # precomputed sets too: their ids are the source images' ids
     order = np.argsort(ids, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))  # column j of a weight matrix belongs to the j-th smallest id
     fingerprint = f"{derive_seed(*ids[order]):016x}"
-    labels = records.table["label"].to_numpy()
     wanted = {r["metric"] for r in rows} & set(PAIRED_METRICS)
-    fns = {}
-    for suffix, t in (("", 1.0), ("_ts", temperature)):
-        names = [m for m in wanted if m.endswith("_ts") == bool(suffix)]
-        if names and t is not None:
-            p = Predictions.from_logits(records.logits, labels, t)
-            fns |= {m: (lambda w, fn=METRICS[m.removesuffix(suffix)], p=p: fn(p, w[:, rank])) for m in names}
-    draws = bootstrap_replicates(fns, len(ids), run_seed, SUMMARY_KEY, n_boot=n_boot)
+    draws = bootstrap_replicates(statistic_of(variants, wanted), len(ids), run_seed, SUMMARY_KEY, n_boot=n_boot,
+                                 columns=rank)
     return [{**r, "paired": draws[r["metric"]].tolist(), "paired_ids": fingerprint} if r["metric"] in draws else r
             for r in rows]
 
@@ -135,4 +120,4 @@ def summary_rows(metrics: pd.DataFrame) -> list[dict]:
     return rows
 
 
-__all__ = ["PAIRED_METRICS", "SUMMARY_KEY", "paired_rows", "source_ids", "summary_rows"]
+__all__ = ["PAIRED_METRICS", "SUMMARY_KEY", "paired_rows", "summary_rows"]

@@ -1,37 +1,59 @@
 """OOD detection metrics on score arrays (score higher = more OOD; ID negative, OOD positive unless named).
 
-Definitions: ../shared/reference/definitions.md (OOD). Every metric is computed from per-threshold weighted
-counts, so one call gives the point estimate (weights = ones) and a whole chunk of bootstrap replicates;
-with unit weights each equals scikit-learn on the same arrays, ties included (tests/test_ood_metrics.py).
+Definitions: ../shared/reference/definitions.md (OOD). Every metric is computed from ID and OOD counts per
+distinct score, one row per data set: the samples themselves (the point estimate) or each resample of a chunk of
+bootstrap replicates. On the samples themselves each equals scikit-learn, ties included (tests/test_ood_metrics.py).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-from scipy import sparse
 
 from robustbench_local.errors import DataError
-from robustbench_local.metrics.bootstrap import N_BOOT, resample_weights
+from robustbench_local.metrics.bootstrap import N_BOOT, chunk_rows, counts, resample_indices
 
 TPR_LEVEL = 0.95
 
 
 @dataclass(frozen=True)
 class Counts:
-    """Weighted ID and OOD counts per distinct score, scores ascending: arrays of shape (B, G)."""
+    """ID and OOD counts per distinct score, scores ascending: arrays of shape (B, G), one row per data set."""
 
     id_: np.ndarray
     ood: np.ndarray
 
     @classmethod
-    def of(cls, score: np.ndarray, is_ood: np.ndarray, w: np.ndarray) -> Counts:
-        _, group = np.unique(score, return_inverse=True)
-        onehot = sparse.csr_matrix((np.ones(len(group)), (np.arange(len(group)), group.ravel())),
-                                   shape=(len(group), int(group.max()) + 1))
-        ood = is_ood.astype(np.float64)
-        return cls(np.asarray((onehot.T @ (w * (1 - ood)).T).T), np.asarray((onehot.T @ (w * ood).T).T))
+    def of(cls, score: np.ndarray, is_ood: np.ndarray) -> Counts:
+        """The counts of the samples themselves (B = 1)."""
+        group, n_groups = _score_groups(score)
+        return cls(counts(group[None, ~is_ood], n_groups), counts(group[None, is_ood], n_groups))
+
+    @cached_property
+    def roc(self) -> tuple[np.ndarray, np.ndarray]:
+        """(fpr, tpr) with OOD positive, thresholds from the highest score down, starting at (0, 0)."""
+        zeros = np.zeros((len(self.ood), 1))
+        tpr = np.cumsum(self.ood[:, ::-1], axis=1) / self.ood.sum(axis=1, keepdims=True)
+        fpr = np.cumsum(self.id_[:, ::-1], axis=1) / self.id_.sum(axis=1, keepdims=True)
+        return np.concatenate([zeros, fpr], axis=1), np.concatenate([zeros, tpr], axis=1)
+
+    @cached_property
+    def pr_out(self) -> tuple[np.ndarray, np.ndarray]:
+        """(precision, recall) with OOD positive."""
+        return _pr_curve(self.ood[:, ::-1], self.id_[:, ::-1])
+
+    @cached_property
+    def pr_in(self) -> tuple[np.ndarray, np.ndarray]:
+        """(precision, recall) with ID positive (the score negated)."""
+        return _pr_curve(self.id_, self.ood)
+
+
+def _score_groups(score: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each sample's index among the distinct scores (ascending), and how many there are."""
+    distinct, group = np.unique(score, return_inverse=True)
+    return group.ravel(), len(distinct)
 
 
 def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -57,26 +79,18 @@ def _pr_curve(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]
             np.concatenate([recall[:, ::-1], zeros], axis=1))
 
 
-def _roc(c: Counts) -> tuple[np.ndarray, np.ndarray]:
-    """(fpr, tpr) with OOD positive, thresholds from the highest score down, starting at (0, 0)."""
-    zeros = np.zeros((len(c.ood), 1))
-    tpr = np.cumsum(c.ood[:, ::-1], axis=1) / c.ood.sum(axis=1, keepdims=True)
-    fpr = np.cumsum(c.id_[:, ::-1], axis=1) / c.id_.sum(axis=1, keepdims=True)
-    return np.concatenate([zeros, fpr], axis=1), np.concatenate([zeros, tpr], axis=1)
-
-
 def _auroc(c: Counts) -> np.ndarray:
-    fpr, tpr = _roc(c)
+    fpr, tpr = c.roc
     return _trapezoid(fpr, tpr)
 
 
 def _aupr_out(c: Counts) -> np.ndarray:
-    precision, recall = _pr_curve(c.ood[:, ::-1], c.id_[:, ::-1])
+    precision, recall = c.pr_out
     return _trapezoid(recall, precision)
 
 
 def _aupr_in(c: Counts) -> np.ndarray:
-    precision, recall = _pr_curve(c.id_, c.ood)
+    precision, recall = c.pr_in
     return _trapezoid(recall, precision)
 
 
@@ -85,11 +99,11 @@ def _average_precision(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
 
 
 def _ap_out(c: Counts) -> np.ndarray:
-    return _average_precision(*_pr_curve(c.ood[:, ::-1], c.id_[:, ::-1]))
+    return _average_precision(*c.pr_out)
 
 
 def _ap_in(c: Counts) -> np.ndarray:
-    return _average_precision(*_pr_curve(c.id_, c.ood))
+    return _average_precision(*c.pr_in)
 
 
 def _first_reaching(fraction: np.ndarray) -> np.ndarray:
@@ -106,12 +120,12 @@ def _fpr_at_95tpr_id(c: Counts) -> np.ndarray:
 
 def _fpr_at_95tpr_ood(c: Counts) -> np.ndarray:
     """OOD positive (OpenOOD v1.5): threshold flagging >= 95% of OOD; fraction of ID flagged."""
-    fpr, tpr = _roc(c)
+    fpr, tpr = c.roc
     return np.take_along_axis(fpr, _first_reaching(tpr)[:, None], axis=1)[:, 0]
 
 
 def _detection_error(c: Counts) -> np.ndarray:
-    fpr, tpr = _roc(c)
+    fpr, tpr = c.roc
     return 0.5 * np.min(fpr + 1 - tpr, axis=1)
 
 
@@ -141,7 +155,7 @@ def _checked(score: np.ndarray, is_ood: np.ndarray) -> tuple[np.ndarray, np.ndar
 def ood_metric(name: str, score: np.ndarray, is_ood: np.ndarray) -> float:
     """One metric of OOD_METRICS on `score` (higher = more OOD) with `is_ood` flags."""
     score, is_ood = _checked(score, is_ood)
-    return float(OOD_METRICS[name](Counts.of(score, is_ood, np.ones((1, len(score)))))[0])
+    return float(OOD_METRICS[name](Counts.of(score, is_ood))[0])
 
 
 def _metric_fn(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -156,17 +170,19 @@ auroc, aupr_in, aupr_out, ap_in, ap_out, fpr_at_95tpr_id, fpr_at_95tpr_ood, dete
     _metric_fn(name) for name in OOD_METRICS)
 
 
-def bootstrap_weights(is_ood: np.ndarray, n_boot: int, id_seed: tuple, ood_seed: tuple):
-    """Yield (b, N) resampling counts that resample the ID samples (stream `id_seed`) and the OOD samples
+def bootstrap_counts(score: np.ndarray, is_ood: np.ndarray, n_boot: int, id_seed: tuple,
+                     ood_seed: tuple) -> Iterator[Counts]:
+    """Yield the Counts of chunks of replicates that resample the ID samples (stream `id_seed`) and the OOD samples
     (stream `ood_seed`) separately. Tasks sharing one ID set and `id_seed` share the ID resamples, so their
     replicates can be averaged into a bootstrap of a mean over OOD sets."""
-    id_idx, ood_idx = np.flatnonzero(~is_ood), np.flatnonzero(is_ood)
-    streams = zip(resample_weights(len(id_idx), n_boot, *id_seed, "id"),
-                  resample_weights(len(ood_idx), n_boot, *ood_seed, "ood"), strict=True)
-    for w_id, w_ood in streams:
-        w = np.empty((len(w_id), len(is_ood)))
-        w[:, id_idx], w[:, ood_idx] = w_id, w_ood
-        yield w
+    group, n_groups = _score_groups(score)
+    id_group, ood_group = group[~is_ood], group[is_ood]
+    rows = chunk_rows(len(score))
+    for id_draws, ood_draws in zip(resample_indices(len(id_group), n_boot, *id_seed, "id", rows=rows),
+                                   resample_indices(len(ood_group), n_boot, *ood_seed, "ood", rows=rows), strict=True):
+        # column-major (B, G), so the metrics' sums over G add in the order they always have: same bits per replicate
+        yield Counts(np.asfortranarray(counts(id_group[id_draws], n_groups)),
+                     np.asfortranarray(counts(ood_group[ood_draws], n_groups)))
 
 
 def ood_metric_rows(score: np.ndarray, is_ood: np.ndarray, id_seed: tuple, ood_seed: tuple,
@@ -175,12 +191,11 @@ def ood_metric_rows(score: np.ndarray, is_ood: np.ndarray, id_seed: tuple, ood_s
     interval (ID and OOD resampled separately, B = n_boot); `replicates` (rounded to 1e-6) lets a summary
     bootstrap means over OOD sets."""
     score, is_ood = _checked(score, is_ood)
-    point = Counts.of(score, is_ood, np.ones((1, len(score))))
+    point = Counts.of(score, is_ood)
     replicates: dict[str, list[np.ndarray]] = {name: [] for name in OOD_METRICS}
-    for w in bootstrap_weights(is_ood, n_boot, id_seed, ood_seed):
-        counts = Counts.of(score, is_ood, w)
+    for chunk in bootstrap_counts(score, is_ood, n_boot, id_seed, ood_seed):
         for name, fn in OOD_METRICS.items():
-            replicates[name].append(fn(counts))
+            replicates[name].append(fn(chunk))
     rows = []
     for name, fn in OOD_METRICS.items():
         draws = np.concatenate(replicates[name])

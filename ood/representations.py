@@ -2,7 +2,7 @@
 every non-gradient detector, plus the linear head (W, b) that ReAct, ViM, DICE and ASH re-apply."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -96,17 +96,17 @@ def _feature_mode(model: Classifier, x: torch.Tensor, probe: _Probe, logits: tor
 
 
 @torch.no_grad()
-def extract(model: Classifier, images: np.ndarray, labels: np.ndarray | None = None,
-            batch_size: int = 256) -> Representations:
-    """Logits and (when available) penultimate features of uint8 NHWC `images` in one forward pass per batch.
+def extract(model: Classifier, batches: Iterable[np.ndarray], labels: np.ndarray | None = None) -> Representations:
+    """Logits and (when available) penultimate features of a stream of uint8 NHWC batches, in one forward pass
+    per batch; only the N x D features and N x K logits are kept.
 
     When the head's input is the model's feature layer (the usual case: builtin, torchvision, timm), features
     are read by a hook during the logit pass; otherwise `model.features` runs alongside.
     """
     linear = last_linear(model)
     logits_out, feats_out, mode = [], [], None
-    for start in range(0, len(images), batch_size):
-        x = to_tensor(images[start:start + batch_size], model.device)
+    for images in batches:
+        x = to_tensor(images, model.device)
         with probing(linear) as probe:
             logits = model(x)
         mode = mode or _feature_mode(model, x, probe, logits)

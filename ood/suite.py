@@ -9,26 +9,25 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from robustbench_local.data import BUILTIN_DATASETS, SCHEMES, SampleSet, load_data
+from robustbench_local.data import DataSource, load_data, parse_data_spec
+from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import DataError, SpecError
+from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, ood_records
-from robustbench_local.specs import parse_spec
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
-from .builtin_sets import OOD_SETS
+from .builtin_sets import OOD_SETS, SIZE
 from .cache import fitted, memo, representations
 from .detectors import DETECTORS, build, parse_detectors
-from .detectors.base import FIT_TRAIN
-from .detectors.odin import ODIN
+from .detectors.base import FIT_TRAIN, INPUT_GRADIENT
 from .metrics import OOD_METRICS, ood_metric_rows
 
 KINDS = ("near", "far")
+FIT_LIMIT = 50_000  # train images whose features a fitted detector holds, by default (N x D floats)
 
 
 def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) == 0:
-        raise SpecError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    return parse_int(text, 1)
 
 
 def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
@@ -42,29 +41,29 @@ def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
         kind, sep, spec = entry.partition("=")
         if not sep or kind not in KINDS:
             kind, spec = "", entry
-        parsed = parse_spec(spec, "data", SCHEMES)
-        if parsed.scheme == "builtin" and parsed.target not in BUILTIN_DATASETS:
+        parsed = parse_data_spec(spec)
+        if parsed.scheme == "builtin" and parsed.target not in builtin_datasets():
             raise SpecError(f"unknown built-in data set {parsed.target!r}; OOD sets: {', '.join(OOD_SETS)}")
         default = OOD_SETS[parsed.target].kind if parsed.target in OOD_SETS else "far"
         out.append((kind or default, spec))
     if not out:
-        raise SpecError("--ood-data is empty; give `builtin` or data specs such as imagefolder:DIR")
+        raise SpecError("empty list; give `builtin` or data specs such as imagefolder:DIR")
     return tuple(dict.fromkeys(out))
 
 
 def set_label(spec: str) -> str:
     """Short name of an OOD data spec for condition names: `noise-uniform`, `imagefolder-textures`."""
-    parsed = parse_spec(spec, "data", SCHEMES)
+    parsed = parse_data_spec(spec)
     if parsed.scheme == "builtin":
         return parsed.target.removeprefix("ood-")
     return f"{parsed.scheme}-{PurePath(parsed.target.rstrip('/')).name or parsed.target}"
 
 
-def check_image_size(model, id_data: SampleSet, ood: SampleSet) -> None:
+def check_image_size(model, id_data: DataSource, ood: DataSource) -> None:
     """Refuse OOD images of another size than the ID images unless the model declares (and resizes to) one."""
     if len(ood) == 0:
         raise DataError(f"OOD set {ood.name} is empty; point --ood-data at a set with images")
-    id_size, ood_size = id_data.images.shape[1:3], ood.images.shape[1:3]
+    id_size, ood_size = id_data.image_shape[:2], ood.image_shape[:2]
     if ood_size != id_size and model.input_size is None:
         h, w = id_size
         raise DataError(f"OOD set {ood.name} has {ood_size[0]}x{ood_size[1]} images but the ID data has {h}x{w} "
@@ -83,8 +82,10 @@ class OODSuite(BaseSuite):
                     "builtin", parse_ood_data),
         SuiteOption("detectors", f"`all` or comma-separated names of {', '.join(DETECTORS)}", "all",
                     parse_detectors),
-        SuiteOption("ood_limit", "evaluate a deterministic subset of N images of each OOD set", None, _positive_int),
-        SuiteOption("ood_fit_limit", "fit detectors on a deterministic subset of N ID train images", None,
+        SuiteOption("ood_limit", "evaluate a deterministic subset of N images of each OOD set (default: --limit)",
+                    None, _positive_int),
+        SuiteOption("ood_fit_limit", "fit detectors on a deterministic subset of N ID train images (default 50000: "
+                    "their features are held in memory)", FIT_LIMIT,
                     _positive_int),
     )
     demo_options: ClassVar[dict[str, Any]] = {"ood_data": "builtin", "detectors": "msp,energy,odin,mahalanobis,knn,vim,react",
@@ -103,23 +104,27 @@ class OODSuite(BaseSuite):
 
     def run(self, condition: Condition, ctx: TaskContext) -> Records:
         p = condition.params
-        ood = memo(ctx.model, ("ood-set", p["ood_data"], p["ood_limit"]),
-                   lambda: load_data(p["ood_data"], "test", p["ood_limit"]))
+        spec = self._ood_spec(p["ood_data"], ctx)
+        if spec is None:  # a digit-specific built-in set next to other data: not OOD in any useful sense
+            memo(ctx.model, ("digits-only-note", p["ood_data"]), lambda: ctx.progress.note(
+                f"notice: {p['ood_data']} is made of digits, a near-OOD set for builtin:digits only; skipped for "
+                f"{ctx.data.name} (pass --ood-data with near-OOD sets of your own)"))
+            return ood_records(np.zeros(0, str), np.zeros(0, bool), np.zeros(0), detector=np.zeros(0, str),
+                               ood_set=np.zeros(0, str))
+        limit = p["ood_limit"] or ctx.limit
+        ood = memo(ctx.model, ("ood-set", spec, limit), lambda: load_data(spec, "test", limit))
         check_image_size(ctx.model, ctx.data, ood)
         detector = build(p["detector"], ctx.temperature)
-        if isinstance(detector, ODIN):
-            s_id, s_ood = (memo(ctx.model, ("odin", repr(detector), d.fingerprint),
-                                lambda d=d: detector.score_inputs(ctx.model, d.images, ctx.batch_size))
+        if INPUT_GRADIENT in detector.info.consumes:  # scored on the inputs themselves (e.g. ODIN)
+            s_id, s_ood = (memo(ctx.model, ("inputs", repr(detector), d.fingerprint),
+                                lambda d=d: detector.score_inputs(ctx.model, d.batches(ctx.batch_size)))
                            for d in (ctx.data, ood))
         else:
             if detector.requires_fit:
                 role = "train" if detector.info.fit_on == FIT_TRAIN else "val"
                 fit_data = self._fit_data(ctx, role, p["ood_fit_limit"] if role == "train" else None, detector.name)
-                if np.isin(fit_data.ids, ctx.data.ids).any():
-                    memo(ctx.model, ("overlap-note", fit_data.name), lambda: ctx.progress.note(
-                        f"warning: detectors are fitted on {fit_data.name}, which shares samples with the ID test "
-                        "split; fitted detectors will look better than they are"))
-                detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role)
+                memo(ctx.model, ("overlap-note", fit_data.fingerprint), lambda: self._note_overlap(fit_data, ctx))
+                detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role, ctx.progress)
             s_id, s_ood = (detector.score(representations(ctx.model, d, ctx.batch_size)) for d in (ctx.data, ood))
         ids = np.concatenate([ctx.data.ids.astype(str), np.char.add("ood:", ood.ids.astype(str))])
         is_ood = np.r_[np.zeros(len(s_id), bool), np.ones(len(s_ood), bool)]
@@ -130,18 +135,42 @@ class OODSuite(BaseSuite):
         return records
 
     @staticmethod
-    def _fit_data(ctx: TaskContext, role: str, limit: int | None, detector: str) -> SampleSet:
+    def _ood_spec(spec: str, ctx: TaskContext) -> str | None:
+        """`spec`, with built-in OOD sets drawn at the ID images' size; None for a digit-specific set next to data
+        that is not the digits."""
+        parsed = parse_data_spec(spec)
+        if parsed.scheme != "builtin" or parsed.target not in OOD_SETS or "size" in parsed.options:
+            return spec
+        if OOD_SETS[parsed.target].digits_only and not ctx.data.name.startswith("builtin:digits"):
+            return None
+        height, width = ctx.data.image_shape[:2]
+        return spec if (height, width) == (SIZE, SIZE) else f"{spec}{'&' if parsed.options else '?'}size={height}"
+
+    @staticmethod
+    def _fit_data(ctx: TaskContext, role: str, limit: int | None, detector: str) -> DataSource:
+        origin = ctx.data.origin
         try:
-            return memo(ctx.model, ("fit-set", ctx.data_spec, role, limit),
-                        lambda: load_data(ctx.data_spec, role, limit))
+            if origin is None:
+                raise DataError(f"{ctx.data.name} was given as arrays, with no data spec to open")
+            return memo(ctx.model, ("fit-set", origin.spec, role, limit), lambda: load_data(origin.spec, role, limit))
         except (DataError, SpecError) as exc:
-            raise DataError(f"detector {detector!r} is fitted on the ID {role} split, which {ctx.data_spec!r} "
+            raise DataError(f"detector {detector!r} is fitted on the ID {role} split, which {ctx.data.name!r} "
                             f"does not provide ({exc}); pick detectors that need no fitting, e.g. "
                             "--detectors msp,maxlogit,energy,odin") from None
+
+    @staticmethod
+    def _note_overlap(fit_data: DataSource, ctx: TaskContext) -> None:
+        """Warn when the fitting set holds images of the evaluated set (same file or same pixels)."""
+        shared = int(np.isin(fit_data.origins(), ctx.data.origins()).sum())
+        if shared:
+            ctx.progress.note(f"warning: detectors are fitted on {fit_data.name}, which shares {shared} images with "
+                              "the ID test split; fitted detectors will look better than they are")
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
         """OOD metrics; the ID resamples are keyed by the run seed only, so every task of the run shares them."""
         t = records.table
+        if not len(t):  # a set skipped for this data (see run)
+            return []
         return ood_metric_rows(t["score"].to_numpy(), t["is_ood"].to_numpy(bool), (seed_parts[0], "ood-id"),
                                seed_parts)
 

@@ -3,7 +3,14 @@ from pathlib import Path
 
 
 class RBLError(Exception):
-    """Base class for every error the harness raises on purpose."""
+    """Base class for every error the harness raises on purpose.
+
+    Its message is one printable line: control characters from the user's text it quotes (a newline in a path
+    or a config key) are shown escaped, as `\\n`.
+    """
+
+    def __str__(self) -> str:
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in super().__str__())
 
 
 class SpecError(RBLError):

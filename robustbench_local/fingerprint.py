@@ -17,6 +17,11 @@ def hash_arrays(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def digest64(*parts: object) -> int:
+    """A 64-bit digest of the string forms of `parts` (per-sample identities)."""
+    return int.from_bytes(hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest(), "little")
+
+
 def hash_module(module: torch.nn.Module) -> str:
     """Hex digest over a module's parameters and buffers (names, shapes, values)."""
     h = hashlib.blake2b(digest_size=16)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .errors import RunError, SpecError
 from .records import Records
-from .runner.store import CALIBRATION, MANIFEST, RunStore, atomic_write
+from .runner.store import CALIBRATION, MANIFEST, RunStore, write_output
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,9 @@ class RunResult:
 
 
 def write_metrics(root: Path, metrics: pd.DataFrame) -> None:
-    """metrics.csv and metrics.json (records orientation), both written atomically."""
-    atomic_write(root / "metrics.csv", metrics.to_csv(index=False).encode())
-    atomic_write(root / "metrics.json", metrics.to_json(orient="records", indent=1).encode())
+    """metrics.csv and metrics.json (records orientation), both written atomically when their content changes."""
+    write_output(root / "metrics.csv", metrics.to_csv(index=False).encode())
+    write_output(root / "metrics.json", metrics.to_json(orient="records", indent=1).encode())
 
 
 def load_run(path: str | Path) -> RunResult:

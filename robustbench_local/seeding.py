@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -23,3 +25,12 @@ def torch_generator(*parts: object, device: torch.device | str = "cpu") -> torch
     gen = torch.Generator(device=device)
     gen.manual_seed(derive_seed(*parts))
     return gen
+
+
+@contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Run the block with torch's global CPU generator seeded with `seed` (as after `torch.manual_seed(seed)`),
+    restoring its state afterwards: for code that draws from it, such as a model's random initialisation."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from .data import SampleSet
+from .data import DataSource
 from .errors import SpecError
-from .metrics import classification_metrics
+from .metrics import classification_metrics, predictions
 from .models import Classifier
 from .progress import Progress
 from .records import Records
@@ -38,23 +38,46 @@ class SuiteOption:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    def read(self, value: Any) -> Any:
+        """The parsed setting from a flag's text, a config's number or list (read as comma-separated text), or
+        None for the default; a bad value raises SpecError (the caller says where it came from)."""
+        if value is None:
+            return self.parse(self.default) if isinstance(self.default, str) else self.default
+        text = option_text(value)
+        try:
+            return self.parse(text)
+        except ValueError as exc:  # a suite's own parser may raise plain ValueError for a bad value
+            raise SpecError(f"cannot read {text!r} ({exc})") from None
+
+
+def option_text(value: Any) -> str:
+    """A suite option's value as the text its parser reads: numbers as written, lists comma-separated."""
+    def scalar(v: Any) -> bool:
+        return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+    if scalar(value):
+        return str(value)
+    if isinstance(value, (list, tuple)) and all(scalar(v) for v in value):
+        return ",".join(str(v) for v in value)
+    raise SpecError(f"takes text, a number or a list of them, got {value!r}"[:200])
+
 
 @dataclass
 class TaskContext:
-    """Everything a suite may use to run one task."""
+    """Everything a suite may use to run a shard of its conditions. `data` is the shard's samples (opened
+    from the run's data spec, `data.origin`, when it has one); `clean_logits()` are theirs, computed once."""
 
     model: Classifier
-    data: SampleSet
+    data: DataSource
     seed: int
-    task_key: str
     options: dict[str, Any]
     temperature: float | None
     batch_size: int
     progress: Progress
     run_dir: Path
     clean_logits: Callable[[], Any]
-    data_spec: str = ""
     cache: dict[Any, Any] = field(default_factory=dict)  # the worker's scratch memory, shared by its tasks
+    limit: int | None = None  # the run's --limit (a default for the sizes of other sets a suite opens)
 
 
 class Suite(Protocol):
@@ -66,10 +89,14 @@ class Suite(Protocol):
     headline: tuple[str, ...]
     demo_options: dict[str, Any]
     shardable: bool  # False: the suite needs all samples of a condition at once (one shard per task)
+    grouped: bool  # True: a shard runs all of the suite's conditions in one pass over its images
+    batch_dependent: bool  # True: records depend on the batch size (then it is part of each task's identity)
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]: ...
 
     def run(self, condition: Condition, ctx: TaskContext) -> Records: ...
+
+    def run_group(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]: ...
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]: ...
 
@@ -83,10 +110,16 @@ class BaseSuite:
     headline: tuple[str, ...] = ("acc",)
     demo_options: dict[str, Any] = {}
     shardable: bool = True
+    grouped: bool = False
+
+    def run_group(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]:
+        """Records of each condition (one after another; grouped suites share one pass over the images)."""
+        return [self.run(condition, ctx) for condition in conditions]
+    batch_dependent: bool = False
 
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
         labels = records.table["label"].to_numpy()
-        return classification_metrics(records.logits, labels, temperature, seed_parts)
+        return classification_metrics(predictions(records.logits, labels, temperature), seed_parts)
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
         return []

@@ -1,9 +1,11 @@
-"""Training of a Classifier on a SampleSet: seeded, logged per epoch, best and last weights kept, resumable.
+"""Training of a Classifier on a DataSource: seeded, logged per epoch, best and last weights kept, resumable.
+Minibatches are read from the source (decoded ahead by the data threads), so the set need not fit in memory.
 
 The objective is a loss function `loss_fn(model, x, y)` (plain cross-entropy here; adversarial objectives
 live in `attacks.training_methods`), and `robust_val(model, x, y) -> accuracy` optionally selects the best
-epoch by robust validation accuracy. A killed run continues from `checkpoint.pt` (model, optimiser,
-scheduler and RNG states) and ends, on CPU with the same seed, with the same weights as an uninterrupted run.
+epoch by robust validation accuracy (ties broken by clean accuracy). A killed run continues from `checkpoint.pt`
+(model, optimiser, scheduler and RNG states) and ends, on CPU with the same seed, with the same weights as an
+uninterrupted run.
 """
 from __future__ import annotations
 
@@ -11,23 +13,26 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
-from .data import SampleSet
+from .data import DataSource
+from .device import cpu_setup
 from .errors import RunError, SpecError
 from .models import Classifier, frozen_mode, to_tensor
 from .progress import Progress
 from .runner.store import atomic_write, write_json
 
 LossFn = Callable[[Classifier, torch.Tensor, torch.Tensor], torch.Tensor]
-RobustVal = Callable[[Classifier, torch.Tensor, torch.Tensor], float]
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (x in [0, 1], y) on the model's device
+RobustVal = Callable[[Classifier, Batches], float]
+VAL_BATCH = 256
 SCHEDULES = ("onecycle", "cyclic", "piecewise", "cosine", "constant")
 CHECKPOINT = "checkpoint.pt"
 
@@ -42,7 +47,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     momentum: float = 0.9
     seed: int = 0
-    augment_shift: int = 2
+    augment_shift: int | None = None  # pixels; None: `default_shift` of the training images
     schedule: str = "onecycle"
     method: str = "standard"
 
@@ -56,6 +61,18 @@ class TrainConfig:
 def cross_entropy(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Plain supervised loss."""
     return F.cross_entropy(model(x), y)
+
+
+def default_shift(side: int) -> int:
+    """Random-translation range for images `side` pixels across: 1/8 of the side, so 4 px at 32 px (CIFAR-10's
+    pad-4-and-crop convention)."""
+    return max(1, round(side / 8))
+
+
+def selection_key(row: dict) -> tuple[float, ...]:
+    """How an epoch's log row ranks for best.safetensors: robust validation accuracy when measured, ties broken by
+    clean accuracy (equal keys keep the earlier epoch)."""
+    return (row["val_robust_acc"], row["val_acc"]) if "val_robust_acc" in row else (row["val_acc"],)
 
 
 def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -87,9 +104,16 @@ def state_bytes(model: Classifier) -> bytes:
 
 
 @torch.no_grad()
-def accuracy(model: Classifier, data: SampleSet, batch_size: int = 256) -> float:
+def accuracy(model: Classifier, data: DataSource, batch_size: int = VAL_BATCH) -> float:
     with frozen_mode(model):
-        return float((model.predict(data.images, batch_size).argmax(1) == data.labels).mean())
+        return float((model.predict_stream(data.batches(batch_size)).argmax(1) == data.labels).mean())
+
+
+def tensor_batches(data: DataSource, device: torch.device, batch_size: int = VAL_BATCH) -> Batches:
+    """(x, y) tensors of `data` on `device`, `batch_size` at a time, decoded ahead."""
+    labels = torch.from_numpy(data.labels)
+    for start, images in zip(range(0, len(data), batch_size), data.batches(batch_size), strict=True):
+        yield to_tensor(images, device), labels[start:start + len(images)].to(device)
 
 
 def _write_log(out: Path, log: list[dict]) -> None:
@@ -100,11 +124,13 @@ def _write_log(out: Path, log: list[dict]) -> None:
     atomic_write(out / "log.csv", buffer.getvalue().encode())
 
 
-def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: TrainConfig, out: str | Path,
+def train(model: Classifier, train_set: DataSource, val_set: DataSource, config: TrainConfig, out: str | Path,
           loss_fn: LossFn = cross_entropy, card: dict | None = None, progress: Progress = Progress(),
           robust_val: RobustVal | None = None) -> dict:
-    """Train `model` in place; write best.safetensors (by robust val accuracy when `robust_val` is given, else
-    clean), last.safetensors, log.csv, model.json and the resumable checkpoint.pt."""
+    """Train `model` in place; write best.safetensors (by robust val accuracy when `robust_val` is given, ties
+    broken by clean, else clean), last.safetensors, log.csv, model.json and the resumable checkpoint.pt."""
+    if config.augment_shift is None:
+        config = replace(config, augment_shift=default_shift(min(train_set.image_shape[:2])))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = model.device
@@ -113,13 +139,12 @@ def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: T
         model.to(memory_format=torch.channels_last)
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    images, labels = to_tensor(train_set.images), torch.from_numpy(train_set.labels)
-    val_x, val_y = to_tensor(val_set.images, device), torch.from_numpy(val_set.labels).to(device)
+    labels = torch.from_numpy(train_set.labels)
     optimiser = torch.optim.SGD(model.net.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
                                 weight_decay=config.weight_decay)
     schedule = make_schedule(optimiser, config.schedule, config.lr,
                              config.epochs * -(-len(labels) // config.batch_size))
-    log, best, first = [], -1.0, 1
+    log, first = [], 1
     if (out / CHECKPOINT).is_file():
         state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
         if state["config"] != asdict(config):
@@ -130,17 +155,18 @@ def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: T
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["rng"])
         gen.set_state(state["gen"])
-        log, best, first = state["log"], state["best"], state["epoch"] + 1
+        log, first = state["log"], state["epoch"] + 1
         progress.note(f"resuming {out} after epoch {state['epoch']}")
     start = time.perf_counter() - (log[-1]["seconds"] if log else 0.0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     for epoch in range(first, config.epochs + 1):
         model.train()
         order = torch.randperm(len(labels), generator=gen)
+        blocks = order.split(config.batch_size)
         total, seen = 0.0, 0
         with progress.bar(len(order), f"epoch {epoch}/{config.epochs}", "img") as bar:
-            for idx in order.split(config.batch_size):
-                x = random_shift(images[idx], config.augment_shift, gen).to(device)
+            for idx, images in zip(blocks, train_set.stream([b.numpy() for b in blocks]), strict=True):
+                x = random_shift(to_tensor(images), config.augment_shift, gen).to(device)
                 if cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with autocast:
@@ -157,28 +183,28 @@ def train(model: Classifier, train_set: SampleSet, val_set: SampleSet, config: T
                "val_acc": accuracy(model, val_set)}
         if robust_val is not None:
             rng = torch.get_rng_state()  # validation draws must not change the training stream
-            row["val_robust_acc"] = robust_val(model, val_x, val_y)
+            row["val_robust_acc"] = robust_val(model, tensor_batches(val_set, device))
             torch.set_rng_state(rng)
         row["seconds"] = round(time.perf_counter() - start, 2)
         log.append(row)
         weights = state_bytes(model)
         atomic_write(out / "last.safetensors", weights)
-        score = row.get("val_robust_acc", row["val_acc"])
-        if score > best:
-            best = score
+        if all(selection_key(row) > selection_key(earlier) for earlier in log[:-1]):
             atomic_write(out / "best.safetensors", weights)
         _write_log(out, log)
         checkpoint = {"epoch": epoch, "model": model.net.state_dict(), "optimiser": optimiser.state_dict(),
                       "schedule": schedule.state_dict(), "rng": torch.get_rng_state(), "gen": gen.get_state(),
-                      "log": log, "best": best, "config": asdict(config)}
+                      "log": log, "config": asdict(config)}
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         atomic_write(out / CHECKPOINT, buffer.getvalue())
         robust = f"  val robust acc {row['val_robust_acc']:.4f}" if "val_robust_acc" in row else ""
         progress.note(f"epoch {epoch}: loss {row['train_loss']:.4f}  val acc {row['val_acc']:.4f}{robust}")
-    summary = {**(card or {}), "config": asdict(config), "best_val_score": best,
+    best = max(log, key=selection_key)  # the first of equal keys
+    summary = {**(card or {}), "config": asdict(config), "best_epoch": best["epoch"],
+               "best_val_score": selection_key(best)[0],
                "selected_by": "val_robust_acc" if robust_val else "val_acc", "epochs": log,
-               "torch": torch.__version__, "threads": torch.get_num_threads()}
+               **cpu_setup()}
     write_json(out / "model.json", summary)
     return summary
 
@@ -198,4 +224,5 @@ def same_weights(a: str | Path, b: str | Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
-__all__ = ["TrainConfig", "accuracy", "cross_entropy", "load_weights_into", "same_weights", "train"]
+__all__ = ["TrainConfig", "accuracy", "cross_entropy", "default_shift", "load_weights_into", "same_weights",
+           "selection_key", "train"]

@@ -8,6 +8,13 @@ import pytest
 os.environ.setdefault("RBL_DEVICE", "cpu")
 
 
+def pytest_report_header(config) -> str:
+    """The setup float results depend on (`make test` reruns the `numerics` tests at other CPU capabilities)."""
+    from robustbench_local.device import cpu_setup
+
+    return "cpu setup: " + ", ".join(f"{k} {v}" for k, v in cpu_setup().items())
+
+
 @pytest.fixture(scope="session")
 def digits_test():
     from robustbench_local import load_data

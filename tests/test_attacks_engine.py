@@ -103,6 +103,7 @@ BATCH_ATTACKS = ("pgd?steps=5,apgd-ce?steps=5,apgd-dlr?steps=5,apgd-t?steps=3&ta
                  "square?queries=40,fab-t?steps=3&targets=2,fgsm?targeted=random")
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("norm,eps", [("Linf", "0.15"), ("L2", "1.5")])
 def test_records_do_not_depend_on_the_batch_size(robust_model, digits_test, tmp_path, norm, eps):
     attacks = BATCH_ATTACKS if norm == "Linf" else BATCH_ATTACKS.replace(",fgsm?targeted=random", ",cw?steps=5")
@@ -130,7 +131,7 @@ def test_queries_count_every_model_pass(robust_model, digits_test):
     try:
         members = parse_sequence("fgsm+pgd?steps=4+apgd-ce?steps=6+apgd-t?steps=3&targets=2+aa-fast?steps=3&targets=2"
                                  "+fab-t?steps=3&targets=2+square?queries=25")
-        run_sequence(robust_model, lambda p: data.images[p], data.labels, data.ids, members, "Linf", 0.1, state,
+        run_sequence(robust_model, data.read, data.labels, data.ids, members, "Linf", 0.1, state,
                      (0, "queries"), 16)
     finally:
         for hook in hooks:

@@ -53,10 +53,6 @@ def mlp():
     return model.eval()
 
 
-def _read(data):
-    return lambda positions: data.images[positions]
-
-
 def _run(model, data, tmp_path, **options):
     return evaluate(model, data, suites=["attacks"], out=tmp_path, calibration_data=None, **options)
 
@@ -66,6 +62,7 @@ def _values(run, metric):
     return dict(zip(m.condition, m.value))
 
 
+@pytest.mark.numerics
 def test_eps_zero_is_exactly_clean_accuracy_and_sweep_is_monotone(digits_model, subset, tmp_path):
     run = _run(digits_model, subset, tmp_path, attack="pgd?steps=5", eps="0,1/255,4/255,8/255")
     robust = _values(run, "robust_acc")
@@ -109,7 +106,7 @@ def test_autoattack_agrees_with_the_original(mlp, subset):
 
     eps = 0.06
     state = PointState.from_clean(mlp.predict(subset.images), subset.labels)
-    run_sequence(mlp, _read(subset), subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
+    run_sequence(mlp, subset.read, subset.labels, subset.ids, parse_sequence("autoattack"), "Linf", eps, state,
                  (0, "aa"), 256)
     ours = float((state.clean_correct & ~state.broken).mean())
     x, y = to_tensor(subset.images).contiguous(), torch.from_numpy(subset.labels.astype(np.int64))
@@ -120,6 +117,7 @@ def test_autoattack_agrees_with_the_original(mlp, subset):
     assert abs(ours - original) <= 0.005, (ours, original)
 
 
+@pytest.mark.numerics
 def test_seeded_runs_are_reproducible(mlp, subset, tmp_path):
     a = _run(mlp, subset, tmp_path / "a", attack="pgd?steps=3", eps="0.05").records
     b = _run(mlp, subset, tmp_path / "b", attack="pgd?steps=3", eps="0.05").records
@@ -139,7 +137,7 @@ def test_contract_violations_stop_the_run(digits_model, subset, monkeypatch, nor
     monkeypatch.setitem(registry.ATTACKS, "pgd", dataclasses.replace(registry.ATTACKS["pgd"], build=Escape))
     state = PointState.from_clean(digits_model.predict(subset.images), subset.labels)
     with pytest.raises(AttackContractError, match="pgd"):
-        run_sequence(digits_model, _read(subset), subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
+        run_sequence(digits_model, subset.read, subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,
                       (0, "t"), 64)
 
 
@@ -153,7 +151,7 @@ def test_model_mode_and_batchnorm_buffers_unchanged(digits_model, subset):
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     state = PointState.from_clean(clean, subset.labels)
     members = parse_sequence("pgd?steps=2+apgd-ce?steps=2+fab-t?steps=2&targets=2+cw?steps=2")
-    run_sequence(model, _read(subset), subset.labels, subset.ids, members, "L2", 0.5, state, (0, "t"), 16)
+    run_sequence(model, subset.read, subset.labels, subset.ids, members, "L2", 0.5, state, (0, "t"), 16)
     assert {name: m.training for name, m in model.named_modules()} == modes
     for k, v in model.state_dict().items():
         assert torch.equal(v, buffers[k]), k
@@ -216,7 +214,7 @@ def test_gradient_check_reports_how_many_points_it_checked(digits_model, subset)
     from robustbench_local.attacks.checks import CHECK_POINTS, model_checks
 
     correct = digits_model.predict(subset.images).argmax(1) == subset.labels
-    checks = model_checks(digits_model, subset.images, subset.labels, correct)
+    checks = model_checks(digits_model, subset.read, subset.labels, correct)
     assert checks["zero_grad_points"] == min(CHECK_POINTS, int(correct.sum()))
-    none = model_checks(digits_model, subset.images, subset.labels, np.zeros(len(subset), bool))
+    none = model_checks(digits_model, subset.read, subset.labels, np.zeros(len(subset), bool))
     assert none["zero_grad_points"] == 0 and np.isnan(none["zero_grad_share"])

@@ -123,9 +123,9 @@ def test_parameter_set_chosen_by_image_size_with_a_notice():
     from robustbench_local.corruptions.api import resolve_params
 
     notes: list[str] = []
-    assert resolve_params(None, IMAGES_32, notes.append) == "cifar-10-c"
-    assert resolve_params("auto", IMAGE_224, notes.append) == "imagenet-c"
-    assert resolve_params("imagenet-c", IMAGES_32, notes.append) == "imagenet-c"
+    assert resolve_params(None, IMAGES_32.shape[1:3], notes.append) == "cifar-10-c"
+    assert resolve_params("auto", IMAGE_224.shape[1:3], notes.append) == "imagenet-c"
+    assert resolve_params("imagenet-c", IMAGES_32.shape[1:3], notes.append) == "imagenet-c"
     assert len(notes) == 2 and "--params" in notes[0]
 
 

@@ -8,9 +8,12 @@ import torch
 from click.testing import CliRunner
 from corruption_samples import DIGITS, PHOTO
 from robustbench_local.corruptions.api import corrupt_images
-from robustbench_local.corruptions.fast import corrupt_tensor
+from robustbench_local.corruptions.fast import FUNCTIONS, corrupt_tensor
+from robustbench_local.corruptions.fast.ops import generators
+from robustbench_local.corruptions.fast.params import severity_params
 from robustbench_local.corruptions.fidelity import FidelityRow, compare, psnr
 from robustbench_local.corruptions.names import ALL, DETERMINISTIC, SEVERITIES
+from torch.overrides import TorchFunctionMode
 
 from robustbench_local import evaluate
 from robustbench_local.cli import cli
@@ -24,6 +27,7 @@ SMALL = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
 ODD = RNG.integers(0, 256, (1, 33, 48, 3), dtype=np.uint8)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("params", ["imagenet-c", "cifar-10-c"])
 def test_every_corruption_runs_and_is_batch_independent(params):
     for name in ALL:
@@ -36,6 +40,75 @@ def test_every_corruption_runs_and_is_batch_independent(params):
                 np.testing.assert_array_equal(out[-1:], alone, err_msg=f"{name}/{s} depends on the batch")
 
 
+@pytest.mark.numerics
+@pytest.mark.parametrize("severity", [1, 5])
+def test_batch_independent_to_the_last_bit_when_kernels_split_between_threads(severity):
+    """The values before rounding to uint8, on images large enough that kernels split between 2 threads at a point
+    that depends on the batch: batch-shaped FFT products, matrix products and interpolation differed there."""
+    x = torch.from_numpy(RNG.integers(0, 256, (3, 3, 160, 160), dtype=np.uint8)).float().div_(255)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        differ = []
+        for name, fn in FUNCTIONS.items():
+            c = severity_params("imagenet-c", name, severity)
+            out = fn(x, c, generators([1, 2, 3], x.device), "imagenet-c")
+            alone = fn(x[-1:].clone(), c, generators([3], x.device), "imagenet-c")
+            differ += [name] if not torch.equal(out[-1:], alone) else []
+    finally:
+        torch.set_num_threads(threads)
+    assert not differ
+
+
+# Calls whose arithmetic may depend on the shape, thread split or memory they are given; reductions and fused
+# multiply-adds are exact (so order-free) on integer values.
+SHAPE_BOUND = {"matmul", "mm", "bmm", "addmm", "baddbmm", "einsum", "tensordot", "linear", "interpolate", "grid_sample",
+               "inverse", "exp", "expm1", "log", "log1p", "log2", "sin", "cos", "tan", "tanh", "sigmoid", "atan2",
+               "hypot", "erf", "softmax", "log_softmax", "conv1d", "conv2d", "conv3d"}
+EXACT_ON_INTEGERS = {"sum", "mean", "cumsum", "cumprod", "prod", "var", "std", "norm", "dot", "pow", "scatter_add",
+                     "index_add", "addcmul", "addcdiv", "lerp"}
+
+
+class KernelCalls(TorchFunctionMode):
+    """Records (name, argument shapes) of every call in SHAPE_BOUND (or fft_* / linalg_*), and of every call in
+    EXACT_ON_INTEGERS (or add/sub with an alpha) on floats that are not all integers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "").rstrip("_")
+        tensors = [a for a in (*args, *(v for k, v in kwargs.items() if k != "out")) if isinstance(a, torch.Tensor)]
+        fused = name in EXACT_ON_INTEGERS or (name in ("add", "sub") and kwargs.get("alpha", 1) != 1)
+        if name in SHAPE_BOUND or name.startswith(("fft_", "linalg_")) or (
+                fused and any(t.is_floating_point() and not torch.equal(t, t.round()) for t in tensors)):
+            self.calls.append((name, tuple(tuple(t.shape) for t in tensors)))
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("params", ["imagenet-c", "cifar-10-c"])
+def test_every_kernel_sees_each_image_as_if_it_were_alone(params):
+    """Batch independence by construction: no FFT, matrix product, grid sample, transcendental function, inexact
+    reduction or fused multiply-add runs on batch-shaped values (their results can depend on how a kernel splits the
+    batch between threads and SIMD lanes), on any machine."""
+    batch = torch.from_numpy(RNG.integers(0, 256, (4, 24, 40, 3), dtype=np.uint8)).permute(0, 3, 1, 2)
+    batched = {}
+    for name in ALL:
+        for s in SEVERITIES:
+            traces = []
+            for images, seeds in ((batch[-1:], [4]), (batch, [1, 2, 3, 4])):  # alone first: it fills the caches
+                with KernelCalls() as log:
+                    corrupt_tensor(images, name, s, seeds, params)
+                traces.append(log.calls)
+            calls = sorted({call for call in traces[1] if call not in traces[0]})
+            if calls:
+                batched[f"{name}/{s}"] = calls
+    assert not batched, f"kernels on the whole batch: {batched}"
+
+
+@pytest.mark.numerics
 @pytest.mark.parametrize("params, images", [("cifar-10-c", DIGITS), ("imagenet-c", DIGITS), ("imagenet-c", PHOTO),
                                             ("cifar-10-c", SMALL), ("imagenet-c", SMALL)],
                          ids=["cifar-digits", "imagenet-digits", "imagenet-224px-photo", "cifar-noise", "imagenet-noise"])
@@ -50,6 +123,7 @@ def test_deterministic_corruptions_match_the_reference_pixels(params, images):
             assert psnr(ref, fast) >= 40, f"{name}/{s}: {psnr(ref, fast):.1f} dB"
 
 
+@pytest.mark.numerics
 def test_random_corruptions_match_the_reference_statistics(digits_test):
     """The fidelity report on a small set (96 digits, CIFAR-10-C parameters; one 224 px photo, ImageNet-C, for the
     per-pixel random corruptions): 10% instead of the full split's 5%, since fewer draws average less."""
@@ -80,6 +154,7 @@ def test_corrupt_tensor_stays_on_the_input_device():
     assert out.device == x.device and out.dtype == torch.uint8 and out.shape == x.shape
 
 
+@pytest.mark.numerics
 def test_suite_fast_backend_agrees_with_reference(digits_model, digits_test, tmp_path):
     data = digits_test.limit(120)
     acc = {}

@@ -12,7 +12,7 @@ from robustbench_local.corruptions.mce import ALEXNET_CLEAN_ERR, ALEXNET_ERR, mc
 from robustbench_local.corruptions.names import COMMON, parse_corruptions, parse_severities
 from robustbench_local.corruptions.summary import summary_rows
 
-from robustbench_local import evaluate
+from robustbench_local import evaluate, load_data
 from robustbench_local.cli import cli
 from robustbench_local.errors import DataError, SpecError
 
@@ -57,9 +57,11 @@ def test_summary_rows_from_a_hand_made_metrics_table():
     assert out["common", "relative_mce_alexnet"] == pytest.approx(rce)
 
 
+@pytest.mark.numerics
 def test_suite_records_match_an_independent_loop(digits_model, digits_test, tmp_path):
     data = digits_test.limit(40)
-    run = evaluate(digits_model, data, suites=["corruptions"], out=tmp_path / "run", calibration_data=digits_test,
+    run = evaluate(digits_model, data, suites=["corruptions"], out=tmp_path / "run",
+                   calibration_data=load_data("builtin:digits", "val"),
                    corruptions="contrast,gaussian_noise", severities="2,5", corruption_workers="0", backend="reference")
     m = run.metrics.set_index(["condition", "metric"]).value
     accs = {}

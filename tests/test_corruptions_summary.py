@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from robustbench_local.corruptions.mce import ALEXNET_CLEAN_ERR, ALEXNET_ERR
 from robustbench_local.corruptions.names import COMMON
-from robustbench_local.corruptions.summary import SUMMARY_KEY, paired_rows, source_ids, summary_rows
+from robustbench_local.corruptions.summary import SUMMARY_KEY, paired_rows, summary_rows
 from scipy.special import softmax
 
-from robustbench_local import evaluate
-from robustbench_local.metrics import resample_weights
-from robustbench_local.records import Records, classification_records
+from robustbench_local import evaluate, load_data
+from robustbench_local.metrics import predictions, resample_weights
+from robustbench_local.records import classification_records
 from robustbench_local.runner.store import RunStore
 
 SEED, N, B = 7, 20, 1000
@@ -36,7 +36,7 @@ def condition(name: str, params: dict, correct_rate: float, rng: np.random.Gener
     order = rng.permutation(N)  # each condition stores its samples in another order
     records = classification_records(logits[order], labels[order], IDS[order])
     row = {"metric": "acc", "value": float(correct.mean()), "n": N}
-    rows = paired_rows([row], records, None, SEED)
+    rows = paired_rows([row], records, predictions(records.logits, records.table.label.to_numpy(), None), SEED)
     return [{**r, "condition": name, "params": json.dumps(params)} for r in rows], dict(zip(IDS, correct))
 
 
@@ -132,11 +132,6 @@ def test_no_interval_without_replicates_or_with_different_ids(full_grid):
     assert np.isnan(out.ci_low["common", "mean_corruption_acc"]) and not np.isnan(out.ci_low["frost", "ce_alexnet"])
 
 
-def test_precomputed_ids_pair_by_source_image():
-    table = pd.DataFrame({"sample_id": ["fog/3/00002", "fog/3/00000"], "corruption": "fog", "severity": 3})
-    assert list(source_ids(Records(table, info={"source": "precomputed"}))) == ["00002", "00000"]
-    assert list(source_ids(Records(table, info={"source": "on-the-fly"}))) == ["fog/3/00002", "fog/3/00000"]
-
 
 def ece_15(correct: np.ndarray, confidence: np.ndarray) -> float:
     bins = np.minimum((confidence * 15).astype(int), 14)
@@ -146,7 +141,8 @@ def ece_15(correct: np.ndarray, confidence: np.ndarray) -> float:
 def test_a_run_reports_paired_intervals_for_its_summary(digits_model, digits_test, tmp_path):
     data = digits_test.limit(N)
     run = evaluate(digits_model, data, suites=["corruptions"], out=tmp_path / "run", seed=SEED,
-                   calibration_data=digits_test, corruptions="contrast,gaussian_noise", severities="4,5")
+                   calibration_data=load_data("builtin:digits", "val"), corruptions="contrast,gaussian_noise",
+                   severities="4,5")
     store = RunStore(run.root)
     temperature = store.read_json("calibration.json")["temperature"]
     tasks = [store.load_task(k)[1] for k in store.task_keys()]

@@ -1,4 +1,4 @@
-"""Every data spec form loads into a SampleSet from files written in the real formats; bad data fails in one line."""
+"""Every data spec form opens as a DataSource from files written in the real formats; bad data fails in one line."""
 from __future__ import annotations
 
 import io
@@ -11,14 +11,14 @@ import pytest
 from foundation_helpers import assert_one_line_error, run_rbl
 from PIL import Image
 
-from robustbench_local import SampleSet, load_data
+from robustbench_local import DataSource, load_data
 from robustbench_local.errors import DataError, SpecError
 
 SPLIT_SIZES = {"train": 1077, "val": 360, "test": 360}
 
 
-def assert_valid(data: SampleSet, n: int, size: tuple[int, int], num_classes: int) -> None:
-    assert isinstance(data, SampleSet)
+def assert_valid(data: DataSource, n: int, size: tuple[int, int], num_classes: int) -> None:
+    assert isinstance(data, DataSource)
     assert data.images.dtype == np.uint8 and data.images.shape == (n, *size, 3)
     assert data.labels.dtype == np.int64 and data.labels.shape == (n,)
     assert data.ids.shape == (n,) and len(set(data.ids.tolist())) == n
@@ -230,17 +230,18 @@ def test_imagefolder_errors(tmp_path):
         load_data(f"imagefolder:{tmp_path / 'missing'}")
     for rel, (size, color, fmt) in FOLDER_IMAGES.items():
         write_image(tmp_path / "mixed" / rel, size, color, fmt)
-    with pytest.raises(DataError, match="resize"):  # mixed sizes need ?resize=&crop=
-        load_data(f"imagefolder:{tmp_path / 'mixed'}")
+    with pytest.raises(DataError, match="b.jpg is 70x50 .*resize"):  # mixed sizes need ?resize=&crop=, found on read
+        _ = load_data(f"imagefolder:{tmp_path / 'mixed'}").images
     with pytest.raises(DataError, match="crop"):
-        load_data(f"imagefolder:{tmp_path / 'mixed'}?resize=16&crop=20")
+        _ = load_data(f"imagefolder:{tmp_path / 'mixed'}?resize=16&crop=20").images
     write_image(tmp_path / "split" / "train" / "a" / "x.png", (8, 8), (1, 2, 3), "PNG")
-    with pytest.raises(DataError, match="'test'"):
+    with pytest.raises(DataError, match="'test' or 'val'"):
         load_data(f"imagefolder:{tmp_path / 'split'}")
     (tmp_path / "broken" / "a").mkdir(parents=True)
     (tmp_path / "broken" / "a" / "x.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="x.png"):
-        load_data(f"imagefolder:{tmp_path / 'broken'}")
+    broken = load_data(f"imagefolder:{tmp_path / 'broken'}")  # opening reads the index only
+    with pytest.raises(DataError, match="cannot read image .*x.png"):
+        _ = broken.images
 
 
 # ---------------------------------------------------------------- npz:FILE
@@ -353,7 +354,7 @@ def bad_npz(tmp_path, case: str) -> str:
 
 
 BAD_NPZ = {"x ndim 2": "(N, H, W, 3)", "4 channels": "(N, H, W, 3)", "label out of range": "label 5",
-           "negative label": "out of range", "float images": "uint8", "float labels": "integer",
+           "negative label": "negative label -1", "float images": "uint8", "float labels": "integer",
            "label count mismatch": "one label", "duplicate ids": "unique", "no y": "x/y",
            "object labels": "Python objects", "num_classes vector": "one integer", "no samples": "no samples"}
 
@@ -372,7 +373,7 @@ def test_cli_bad_data_is_one_line_exit_2(tmp_path, case):
     data, needle = {
         "missing npz": (f"npz:{tmp_path / 'nope.npz'}", "does not exist"),
         "missing folder": (f"imagefolder:{tmp_path / 'nope'}", "does not exist"),
-        "not an npz": (f"npz:{tmp_path / 'fake.npz'}", "cannot read"),
+        "not an npz": (f"npz:{tmp_path / 'fake.npz'}", "not an .npz archive"),
         "unknown scheme": ("hdf5:data.h5", "unknown data spec"),
         "unknown builtin": ("builtin:mnist", "mnist"),
     }.get(case) or (bad_npz(tmp_path, case), BAD_NPZ[case])

@@ -7,7 +7,14 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
 
-from robustbench_local.metrics import Predictions, bootstrap, fit_temperature, resample_weights
+from robustbench_local.metrics import (
+    Predictions,
+    Weighted,
+    bootstrap,
+    fit_temperature,
+    resample_weights,
+    temperature_at_bound,
+)
 from robustbench_local.metrics.calibration import (
     accuracy,
     brier_sum,
@@ -21,7 +28,7 @@ from robustbench_local.metrics.calibration import (
 
 
 def value(fn, p: Predictions) -> float:
-    return float(fn(p, np.ones((1, len(p.labels))))[0])
+    return float(fn(Weighted(p, np.ones((1, len(p.labels)))))[0])
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +122,13 @@ def test_weights_equal_explicit_resampling(random_case):
         idx = np.repeat(np.arange(len(p.labels)), w[r].astype(int))
         sub = Predictions(p.log_probs[idx], p.labels[idx])
         for fn in (accuracy, nll, brier_sum, ece_equal_width, mce, classwise_ece, ece_equal_mass):
-            assert fn(p, w[r:r + 1])[0] == pytest.approx(value(fn, sub), abs=1e-12), fn.__name__
+            assert fn(Weighted(p, w[r:r + 1]))[0] == pytest.approx(value(fn, sub), abs=1e-12), fn.__name__
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate(random_case):
     p = random_case
-    a, b, c = (bootstrap({"ece": lambda w: ece_equal_width(p, w)}, 600, seed, "task")["ece"] for seed in (0, 0, 1))
+    a, b, c = (bootstrap(lambda w: {"ece": ece_equal_width(Weighted(p, w))}, 600, seed, "task")["ece"]
+               for seed in (0, 0, 1))
     assert a == b and a != c
     assert a[1] <= a[0] <= a[2]
 
@@ -143,3 +151,17 @@ def test_temperature_reaches_the_nll_optimum():
     scaler = TemperatureScaling(method="mle")
     scaler.fit(softmax(logits, axis=1), labels)
     assert 1 / float(np.asarray(scaler.temperature).ravel()[0]) == pytest.approx(t, rel=1e-3)
+
+
+def test_a_temperature_fit_that_stops_at_a_bound_is_recognised():
+    """Logits unrelated to the labels: the NLL falls towards uniform, T = 100. Every prediction right by a margin: it
+    falls towards 0 as T shrinks (numerically flat well before 0.01). A calibrated case: an interior optimum."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 10, 500)
+    unrelated = rng.normal(size=(500, 10)) * 3
+    separable = 5 * np.eye(10)[labels] + rng.normal(size=(500, 10)) * 0.1
+    calibrated = rng.normal(size=(2000, 10)) * 2
+    drawn = np.array([rng.choice(10, p=row) for row in softmax(calibrated, axis=1)])
+    assert temperature_at_bound(unrelated, labels, fit_temperature(unrelated, labels)) == 100
+    assert temperature_at_bound(separable, labels, fit_temperature(separable, labels)) == 0.01
+    assert temperature_at_bound(3 * calibrated, drawn, fit_temperature(3 * calibrated, drawn)) is None

@@ -63,6 +63,7 @@ def test_builtin_digits_cnn_is_wrapped_with_its_normalisation(digits_model, digi
         assert torch.allclose(digits_model.net.head(feats), expected, atol=1e-5)
 
 
+@pytest.mark.numerics
 def test_predict_is_batched_uint8_nhwc_and_independent_of_batch_size(digits_model, digits_test):
     images = digits_test.images[:7]
     small = digits_model.predict(images, batch_size=3)
@@ -499,15 +500,17 @@ def broken_nets(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kind", list(BROKEN))
 def test_bad_network_outputs_fail_in_one_line_on_every_path(broken_nets, kind, digits_test):
-    from robustbench_local.corruptions.fast.stream import corrupted_logits
+    from robustbench_local.corruptions.fast.stream import corrupted_logits, to_device
     from robustbench_local.ood.representations import extract
+
+    from robustbench_local.data.stream import batched
 
     model = load_model(f"{broken_nets}{kind}&num_classes=10")  # no class-count probe at load time
     images = digits_test.images[:4]
     paths = {"forward": lambda: model(pixels(4)), "predict": lambda: model.predict(images),
-             "ood": lambda: extract(model, images),
-             "corruptions": lambda: next(corrupted_logits(model, images, "fog", 1, np.arange(4), "cifar-10-c", 4,
-                                                          model.device))}
+             "ood": lambda: extract(model, batched(images, 4)),
+             "corruptions": lambda: corrupted_logits(model, to_device(images, model.device), "fog", 1, np.arange(4),
+                                                     "cifar-10-c")}
     said, probed = BROKEN[kind]
     for path, call in paths.items():
         with pytest.raises(ModelError) as info:

@@ -10,6 +10,7 @@ from robustbench_local.ood.representations import Head, Representations, extract
 from scipy.special import logsumexp, softmax
 from torch import nn
 
+from robustbench_local.data.stream import batched
 from robustbench_local.errors import DataError, ModelError, SpecError
 from robustbench_local.models import Classifier
 
@@ -188,10 +189,11 @@ def tiny_model() -> Classifier:
     return Classifier(TinyNet(), 3, (0.5,) * 3, (0.25,) * 3, feature_fn=HeadInputFeatures())
 
 
+@pytest.mark.numerics
 def test_extract_one_pass_matches_model():
     model = tiny_model()
     images = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
-    r = extract(model, images, batch_size=4)
+    r = extract(model, batched(images, 4))
     assert np.allclose(r.logits, model.predict(images), atol=1e-6)
     from robustbench_local.models.classifier import to_tensor
 
@@ -207,15 +209,15 @@ def test_extract_counts_forward_passes_and_other_feature_layers():
     calls = []
     model.net.body.register_forward_hook(lambda *_: calls.append(1))
     images = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
-    extract(model, images, batch_size=4)
+    extract(model, batched(images, 4))
     assert len(calls) == 3 + 1  # one pass per batch, plus one features() call to check the hook on batch 1
     named = Classifier(model.net, 3, (0.0,) * 3, (1.0,) * 3,
                        feature_fn=HeadInputFeatures("body.1"))  # pre-ReLU layer: not the head input
-    r = extract(named, images, batch_size=4)
+    r = extract(named, batched(images, 4))
     with torch.no_grad():
         assert np.allclose(r.features, named.features(torch.from_numpy(images).permute(0, 3, 1, 2) / 255.0))
     assert r.head is None
-    bare = extract(Classifier(model.net, 3, (0.0,) * 3, (1.0,) * 3), images)
+    bare = extract(Classifier(model.net, 3, (0.0,) * 3, (1.0,) * 3), batched(images, 256))
     assert bare.features is None and bare.head is None
     with pytest.raises(ModelError, match="classifier head"):
         build("react").fit(None, r).score(r)
@@ -231,8 +233,8 @@ def test_odin_equals_by_hand_and_step_is_in_pixel_space():
     nn.functional.cross_entropy(z, z.argmax(1), reduction="sum").backward()
     x2 = x.detach() - 0.0014 * torch.where(x.grad >= 0, 1.0, -1.0)
     expected = -torch.softmax(model(x2).double() / 1000.0, 1).max(1).values.detach().numpy()
-    got = det.score_inputs(model, images, batch_size=4)
+    got = det.score_inputs(model, batched(images, 4))
     assert np.allclose(got, expected, atol=1e-12)
-    assert np.allclose(det.score_inputs(model, images, batch_size=6), got)
+    assert np.allclose(det.score_inputs(model, batched(images, 6)), got)
     step = det.perturb(model, x.detach()) - x.detach()
     assert torch.allclose(step.abs(), torch.full_like(step, 0.0014))

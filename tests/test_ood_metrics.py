@@ -7,6 +7,7 @@ from robustbench_local.ood import metrics as M
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from robustbench_local.errors import DataError
+from robustbench_local.metrics import resample_indices
 
 
 def sklearn_oracle(score: np.ndarray, is_ood: np.ndarray) -> dict[str, float]:
@@ -67,14 +68,15 @@ def test_bootstrap_replicates_equal_sklearn_on_resampled_data():
     rng = np.random.default_rng(2)
     score = np.round(rng.normal(size=90), 1)
     is_ood = np.r_[np.zeros(60, bool), np.ones(30, bool)]
-    w = next(M.bootstrap_weights(is_ood, 3, ("seed",), ("seed", "task")))
-    assert (w[:, ~is_ood].sum(axis=1) == 60).all() and (w[:, is_ood].sum(axis=1) == 30).all()
-    for row in w[:3]:
-        index = np.repeat(np.arange(90), row.astype(int))
+    chunk = next(M.bootstrap_counts(score, is_ood, 3, ("seed",), ("seed", "task")))
+    assert (chunk.id_.sum(axis=1) == 60).all() and (chunk.ood.sum(axis=1) == 30).all()
+    id_draws = next(resample_indices(60, 3, "seed", "id"))
+    ood_draws = next(resample_indices(30, 3, "seed", "task", "ood"))
+    for r in range(3):
+        index = np.r_[id_draws[r], 60 + ood_draws[r]]
         expected = sklearn_oracle(score[index], is_ood[index])
-        counts = M.Counts.of(score, is_ood, row[None])
         for metric, fn in M.OOD_METRICS.items():
-            assert fn(counts)[0] == pytest.approx(expected[metric], abs=1e-12), metric
+            assert fn(chunk)[r] == pytest.approx(expected[metric], abs=1e-12), metric
 
 
 def test_metric_rows_interval_and_seed():
@@ -90,10 +92,10 @@ def test_metric_rows_interval_and_seed():
 
 
 def test_shared_id_seed_shares_id_resamples():
-    is_ood = np.r_[np.zeros(30, bool), np.ones(10, bool)]
-    a = next(M.bootstrap_weights(is_ood, 5, ("s",), ("s", "task-a")))
-    b = next(M.bootstrap_weights(is_ood, 5, ("s",), ("s", "task-b")))
-    assert np.array_equal(a[:, :30], b[:, :30]) and not np.array_equal(a[:, 30:], b[:, 30:])
+    score, is_ood = np.arange(40.0), np.r_[np.zeros(30, bool), np.ones(10, bool)]
+    a = next(M.bootstrap_counts(score, is_ood, 5, ("s",), ("s", "task-a")))
+    b = next(M.bootstrap_counts(score, is_ood, 5, ("s",), ("s", "task-b")))
+    assert np.array_equal(a.id_, b.id_) and not np.array_equal(a.ood, b.ood)
 
 
 @pytest.mark.parametrize("score,is_ood,match", [

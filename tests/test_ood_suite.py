@@ -71,17 +71,21 @@ def test_resume_recomputes_nothing(digits_run):
     assert {p: p.stat().st_mtime_ns for p in (out / "tasks").glob("*.npz")} == before
 
 
-def test_fitted_state_is_read_back_from_the_run_dir(tmp_path, digits_model):
+def test_fitted_state_is_read_back_from_the_run_dir(tmp_path, digits_model, capsys):
     train = load_data("builtin:digits", "train", 100)
     first = fitted(build("mahalanobis"), digits_model, train, 64, tmp_path, "train")
     path, = (tmp_path / FIT_DIR).glob("mahalanobis-*.npz")
     with np.load(path, allow_pickle=False) as z:
         assert np.array_equal(z["precision_"], first.precision_)
         z_means = z["means_"].copy()
-    # A changed file on disk is what a second fit returns: the cache is read, not recomputed.
-    np.savez(path, means_=z_means + 1, precision_=first.precision_, meta=np.array("{}"))
+    mtime = path.stat().st_mtime_ns
     second = fitted(build("mahalanobis"), digits_model, train, 64, tmp_path, "train")
-    assert np.array_equal(second.means_, z_means + 1)
+    assert path.stat().st_mtime_ns == mtime and np.array_equal(second.means_, z_means)  # read, not refitted
+    # An edited file is not used: it no longer matches its recorded digest, so the state is fitted again.
+    np.savez(path, means_=z_means + 1, precision_=first.precision_, meta=np.array("{}"))
+    third = fitted(build("mahalanobis"), digits_model, train, 64, tmp_path, "train")
+    assert np.array_equal(third.means_, z_means)
+    assert f"{FIT_DIR}/{path.name} does not match its recorded digest" in capsys.readouterr().err
 
 
 def test_torchvision_model_all_detectors(tmp_path):
@@ -157,8 +161,9 @@ def write_images(root, size, n=3):
 @pytest.mark.parametrize("args,match", [
     (["--detectors", "energy,nope"], "unknown detector(s) nope"),
     (["--ood-data", "builtin:ood-nothing"], "unknown built-in data set 'ood-nothing'"),
-    (["--ood-data", ""], "--ood-data is empty"),
-    (["--ood-limit", "0"], "positive integer"),
+    (["--ood-data", ""], "--ood-data: empty list"),
+    (["--ood-limit", "0"], "--ood-limit: expected an integer >= 1, got '0'"),
+    (["--ood-limit", "x"], "--ood-limit: expected an integer >= 1, got 'x'"),
 ])
 def test_bad_options_one_line_errors(tmp_path, args, match):
     result = rbl("evaluate", "builtin:digits-cnn", *SMALL, "--out", str(tmp_path), *args)

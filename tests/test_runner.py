@@ -7,12 +7,14 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 import robustbench_local as rbl
 from robustbench_local import suites
 from robustbench_local.cli import cli
 from robustbench_local.errors import RunError, SpecError
+from robustbench_local.models import Classifier
 from robustbench_local.runner import EvalSpec
 
 METRIC_COLUMNS = {"model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n"}
@@ -28,6 +30,30 @@ def toy(monkeypatch):
     toy_suite.SUITE.interrupt_at = None
     yield toy_suite.SUITE
     toy_suite.SUITE.interrupt_at = None
+
+
+class ConstantLogits(torch.nn.Module):
+    """The same logits for every image: no information about the labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.linspace(0, 2, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(x), -1)
+
+
+def test_a_temperature_set_by_the_search_bound_is_flagged(tmp_path, capsys):
+    """A model that ignores its input: the NLL falls all the way to T = 100, which says nothing about calibration."""
+    constant = Classifier(ConstantLogits(), 10, mean=(0.0,), std=(1.0,), name="constant")
+    run = rbl.evaluate(constant, "builtin:digits", out=tmp_path / "c", limit=30, quiet=False)
+    flag = run.metrics.set_index("metric").loc["flag_temperature_at_bound"]
+    assert flag.suite == "calibration" and flag.value == 1.0
+    assert run.metrics.set_index("metric").value["temperature"] == pytest.approx(100, rel=1e-3)
+    assert "is set by the search bound 100, not by the data (the logits say next to nothing" in capsys.readouterr().err
+    assert json.loads((tmp_path / "c" / "calibration.json").read_text())["at_bound"] == 100
+    good = rbl.evaluate("builtin:digits-cnn", "builtin:digits", out=tmp_path / "g", limit=30)
+    assert good.metrics.set_index("metric").value["flag_temperature_at_bound"] == 0.0
 
 
 def test_evaluate_api_writes_the_run_dir(tmp_path, digits_model):
@@ -62,6 +88,7 @@ def test_sampleset_and_classifier_objects(tmp_path, digits_model, digits_test):
     assert len(run.records) == 50
 
 
+@pytest.mark.numerics
 def test_interrupted_run_resumes_with_identical_metrics(tmp_path, toy):
     args = ["--quiet", "evaluate", "builtin:digits-cnn", "--data", "builtin:digits", "--suite", "clean,toy",
             "--limit", "80"]
@@ -82,6 +109,7 @@ def test_interrupted_run_resumes_with_identical_metrics(tmp_path, toy):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.numerics
 def test_same_seed_same_numbers_whatever_the_batch_size(tmp_path, toy):
     a = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean", "toy"], out=tmp_path / "a", limit=90,
                      batch_size=256)

@@ -65,9 +65,9 @@ def test_arch_takes_no_weights(tmp_path):
 
 
 def test_data_specs_declare_what_their_readers_read(tmp_path):
-    assert set(DATA_SCHEMES) == {"builtin", "cifar10", "imagefolder", "npz", "cifar10c", "imagenetc"}
-    assert set(DATA_SCHEMES["imagenetc"]) == {"corruptions", "severities", "resize", "crop"}
-    assert set(DATA_SCHEMES["cifar10c"]) == {"corruptions", "severities", "num_classes"}
+    assert set(DATA_SCHEMES) == {"builtin", "cifar10", "imagefolder", "imagenet", "npz", "cifar10c", "imagenetc"}
+    assert set(DATA_SCHEMES["imagenetc"].options) == {"corruptions", "severities", "resize", "crop", "interpolation"}
+    assert set(DATA_SCHEMES["cifar10c"].options) == {"corruptions", "severities", "num_classes"}
     for spec, needle in [(f"imagefolder:{tmp_path}?resise=256", "did you mean ?resize=?"),
                          ("builtin:digits?limit=3", "unknown option ?limit= for builtin: specs"),
                          (f"cifar10c:{tmp_path}?severity=1", "did you mean ?severities=?"),

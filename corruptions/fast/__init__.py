@@ -3,8 +3,9 @@
 Each corruption is `fn(x, c, gens, params)`: x float (N, 3, H, W) in [0, 1] (uint8 / 255), c the severity's
 parameters; it returns uint8 images or values on the 0..255 scale, which `corrupt_tensor` clips and truncates.
 Sample i draws every random number from its own torch.Generator seeded with `seeds[i]` (the engine's per-sample
-stream seed), so outputs never depend on batch size or order. Deterministic corruptions reproduce the reference
-to within rounding; random ones reproduce its algorithm and statistics (not its numpy random stream).
+stream seed), and no kernel's arithmetic depends on the batch (see `ops`), so outputs never depend on batch size or
+order, bit for bit. Deterministic corruptions reproduce the reference to within rounding; random ones reproduce
+its algorithm and statistics (not its numpy random stream).
 """
 from __future__ import annotations
 

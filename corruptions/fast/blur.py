@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import ops
-from .ops import draw, filter1d, filter2d, gaussian, linear_zoom_matrix
+from .ops import clipped_zoom, draw, filter1d, filter2d, gaussian
 
 
 def gaussian_blur(x, c, gens, params):
@@ -35,37 +33,11 @@ def defocus_blur(x, c, gens, params):
     return filter2d(x, disk(float(c[0]), float(c[1])).to(x.device)) * 255
 
 
-@functools.lru_cache(maxsize=64)
-def zoom_matrix(n: int, factor: float, centred: bool, out_len: int | None = None) -> torch.Tensor:
-    """(out_len, n) linear map of imagecorruptions' clipped_zoom along one axis (scipy zoom order 1 of the centre
-    ceil(n / factor) samples), cropped to the first `out_len` rows (default n; -1: all), or the centred ones."""
-    crop = int(np.ceil(n / float(factor)))
-    top = (n - crop) // 2
-    zoomed = round(crop * factor)
-    out_len = zoomed if out_len == -1 else (n if out_len is None else out_len)
-    start = (zoomed - out_len) // 2 if centred else 0
-    m = torch.zeros(out_len, n, dtype=torch.float64)
-    m[:, top:top + crop] = linear_zoom_matrix(crop, zoomed, start, out_len)
-    return m
-
-
-def _zoom(x: torch.Tensor, factor: float, centred: bool) -> torch.Tensor:
-    """imagecorruptions' clipped_zoom cropped back to H x W: scipy's order-1 zoom maps output o to input
-    o * (n_in - 1) / (n_out - 1), which is bilinear interpolation with align_corners=True."""
-    h, w = x.shape[2:]
-    ch, cw = int(np.ceil(h / factor)), int(np.ceil(w / factor))
-    top, left = (h - ch) // 2, (w - cw) // 2
-    zh, zw = round(ch * factor), round(cw * factor)
-    z = F.interpolate(x[:, :, top:top + ch, left:left + cw], size=(zh, zw), mode="bilinear", align_corners=True)
-    r, c = ((zh - h) // 2, (zw - w) // 2) if centred else (0, 0)
-    return z[:, :, r:r + h, c:c + w]
-
-
 def zoom_blur(x, c, gens, params):
     centred = params == "cifar-10-c"
     total = x.clone()
     for z in c:
-        total.add_(_zoom(x, float(z), centred))
+        total += clipped_zoom(x, float(z), centred)
     return total.mul_(255 / (len(c) + 1))
 
 

@@ -12,7 +12,9 @@ _TINY = 1e-12  # guards divisions whose result is discarded (black or grey pixel
 
 
 def contrast(x, c, gens, params):
-    mean = x.mean(dim=(2, 3), keepdim=True)
+    """The mean is summed over the uint8 values (integers: exact in any order), then scaled to [0, 1]."""
+    total = (x * 255).round_().sum(dim=(2, 3), keepdim=True, dtype=torch.float64)
+    mean = (total / (255 * x.shape[2] * x.shape[3])).to(x.dtype)
     return ((x - mean) * c + mean) * 255
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .jpeg import jpeg_roundtrip
-from .ops import draw, gaussian
+from .ops import draw, gaussian, per_image
 
 
 def _pixel_to_grid(h: int, w: int, mode: str, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,9 +29,10 @@ def bilinear(x: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
     """Bilinear samples of (N, C, H, W) at `grid` (N, H', W', 2) from `_pixel_to_grid`, as
     scipy.ndimage.map_coordinates(order=1) with border `mode`: 'reflect' (coordinates reflected about -0.5 and
     size - 0.5 at any distance, then clamped to the edge pixels) or 'mirror' (reflected about 0 and size - 1, as
-    OpenCV's BORDER_REFLECT_101)."""
-    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="reflection",
-                         align_corners=mode == "mirror")
+    OpenCV's BORDER_REFLECT_101). Image by image."""
+    grid = grid.to(x.dtype)
+    return per_image(lambda image, i: F.grid_sample(image, grid[i:i + 1], mode="bilinear", padding_mode="reflection",
+                                                    align_corners=mode == "mirror"), x)
 
 
 def _pixel_grid(h: int, w: int, dtype: torch.dtype, device) -> torch.Tensor:
@@ -51,23 +52,25 @@ def _elastic_field(gens, shape, bound: float, sigma, alpha: float, device) -> to
 
 def _affine(x: torch.Tensor, gens, jitter: float) -> torch.Tensor:
     """CIFAR-10-C's random affine (cv2.getAffineTransform of 3 jittered points, warpAffine, reflect-101)."""
-    n, _, h, w = x.shape
+    h, w = x.shape[2:]
     side = min(h, w)
     centre, half = torch.tensor([h // 2, w // 2], dtype=torch.float64), side // 3
     src = torch.stack([centre + half, torch.stack([centre[0] + half, centre[1] - half]), centre - half]).to(x.device)
     dst = src + draw(gens, lambda g: torch.rand((3, 2), generator=g, device=x.device, dtype=torch.float64)) \
         * 2 * jitter - jitter
-    ones = torch.ones(n, 3, 1, dtype=torch.float64, device=x.device)
-    # M (2x3) maps src points (as x, y) to dst; warpAffine samples the source at M^-1 (x, y)
-    m = torch.linalg.solve(torch.cat([src.expand(n, 3, 2), ones], 2), dst).transpose(1, 2)
-    full = torch.cat([m, torch.tensor([0, 0, 1.0], dtype=torch.float64, device=x.device).expand(n, 1, 3)], 1)
-    inv = torch.linalg.inv(full)[:, :2]  # (N, 2, 3): source (x, y) of the homogeneous output pixel (x, y, 1)
+    points = torch.cat([src, torch.ones(3, 1, dtype=torch.float64, device=x.device)], 1)
+    last_row = torch.tensor([[0, 0, 1.0]], dtype=torch.float64, device=x.device)
     scale, offset = _pixel_to_grid(h, w, "mirror", x.device)
-    theta = inv * scale[:, None]  # the same map to grid units, composed in float64 and rounded once
-    theta[:, :, 2] += offset
-    pixels = F.pad(_pixel_grid(h, w, torch.float64, x.device), (0, 1), value=1.0).view(h * w, 3)  # (x, y, 1)
-    grid = (pixels @ theta.reshape(n * 2, 3).T).to(x.dtype).view(h, w, n, 2).permute(2, 0, 1, 3).contiguous()
-    return bilinear(x, grid, "mirror")
+    pixels = _pixel_grid(h, w, torch.float64, x.device)  # (H, W, 2): (x, y)
+
+    def grid(i: int) -> torch.Tensor:
+        """Sample i's grid (H, W, 2). M (2x3) maps src points (as x, y) to dst; warpAffine samples at M^-1 (x, y)."""
+        m = torch.linalg.solve(points, dst[i]).T
+        inv = torch.linalg.inv(torch.cat([m, last_row]))[:2]  # source (x, y) of the homogeneous output pixel (x, y, 1)
+        theta = inv * scale[:, None]  # the same map to grid units, composed in float64 and rounded once
+        theta[:, 2] += offset
+        return pixels[..., :1] * theta[:, 0] + pixels[..., 1:] * theta[:, 1] + theta[:, 2]
+    return bilinear(x, torch.stack([grid(i) for i in range(len(x))]), "mirror")
 
 
 def elastic_transform(x, c, gens, params):
@@ -81,7 +84,7 @@ def elastic_transform(x, c, gens, params):
         field = _elastic_field(gens, (h, w), 0.005 * h, (0.01 * h, 0.01 * w), float(c), x.device)
     scale, offset = _pixel_to_grid(h, w, "reflect", x.device)
     identity = (_pixel_grid(h, w, torch.float64, x.device) * scale + offset).to(field.dtype)  # rounded once
-    grid = torch.addcmul(identity, field, scale.to(field.dtype))
+    grid = identity + field * scale.to(field.dtype)
     return bilinear(x, grid, "reflect").clamp_(0, 1).mul_(255)
 
 

@@ -14,6 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .ops import per_image
+
 LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
         14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
         49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
@@ -76,6 +78,14 @@ def _colour_matrices(device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device, torch.float32) for t in (to_ycc, ycc_bias, to_rgb))
 
 
+def _mix(m: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
+    """m (K, J) applied to planes (J, P) -> (K, P), as products and sums in order (exact here: fixed-point steps)."""
+    out = m[:, :1] * planes[0]
+    for j in range(1, len(planes)):
+        out += m[:, j:j + 1] * planes[j]
+    return out
+
+
 def _to_blocks(planes: torch.Tensor, out: torch.Tensor) -> None:
     """Copy (..., H, W) planes into `out`, (blocks, 64) in raster order of 8x8 blocks."""
     *lead, h, w = planes.shape
@@ -89,13 +99,13 @@ def _from_blocks(blocks: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return blocks.view(*lead, h // 8, w // 8, 8, 8).transpose(-3, -2).reshape(shape)
 
 
-def _code(blocks: torch.Tensor, forward: torch.Tensor, q: torch.Tensor, inverse: torch.Tensor) -> None:
-    """In place on level-shifted (blocks, 64): DCT, quantise (round half away from zero), dequantise, inverse DCT,
+def _code(blocks: torch.Tensor, forward: torch.Tensor, q: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """One image's level-shifted (1, blocks, 64): DCT, quantise (round half away from zero), dequantise, inverse DCT,
     level shift back, round half up and clamp to 0..255."""
-    coef = (blocks @ forward).div_(q)
+    coef = (blocks[0] @ forward).div_(q)
     coef = coef.abs().add_(0.5).floor_().copysign_(coef)
-    torch.addmm(torch.full((1,), 128.5, dtype=blocks.dtype, device=blocks.device), coef, inverse, out=blocks)
-    blocks.floor_().clamp_(0, 255)
+    out = torch.addmm(torch.full((1,), 128.5, dtype=blocks.dtype, device=blocks.device), coef, inverse)
+    return out.floor_().clamp_(0, 255)[None]
 
 
 def _downsample(c: torch.Tensor) -> torch.Tensor:
@@ -139,19 +149,20 @@ def jpeg_roundtrip(images: torch.Tensor, quality: int) -> torch.Tensor:
     x = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
     hp, wp = x.shape[2:]
     to_ycc, ycc_bias, to_rgb = _colour_matrices(x.device)
-    # channels first, so each colour step is one (3, k) @ (k, pixels) product; a view when x.transpose(0, 1) is
-    # contiguous (as jpeg_compression passes it)
+    # channels first, so each colour step mixes whole planes; a view when x.transpose(0, 1) is contiguous (as
+    # jpeg_compression passes it)
     planes = x.transpose(0, 1).contiguous().view(3, n * hp * wp)
-    ycc = (to_ycc @ planes).add_(ycc_bias).floor_().view(3, n, hp, wp)
-    chroma = _downsample(ycc[1:])
-    n_luma = n * hp * wp // 64
-    blocks = torch.empty((n_luma + chroma.numel() // 64, 64), dtype=x.dtype, device=x.device)
-    _to_blocks(ycc[0], blocks[:n_luma])
-    _to_blocks(chroma, blocks[n_luma:])
+    ycc = _mix(to_ycc, planes).add_(ycc_bias).floor_().view(3, n, hp, wp)
+    chroma = _downsample(ycc[1:]).transpose(0, 1)  # (N, 2, H / 2, W / 2)
+    luma_blocks = torch.empty((n, hp * wp // 64, 64), dtype=x.dtype, device=x.device)
+    chroma_blocks = torch.empty((n, chroma[0].numel() // 64, 64), dtype=x.dtype, device=x.device)
+    _to_blocks(ycc[0], luma_blocks)
+    _to_blocks(chroma, chroma_blocks)
     fl, ql, il, fc, qc, ic = _transforms(quality, x.device)
-    _code(blocks[:n_luma], fl, ql, il)
-    _code(blocks[n_luma:], fc, qc, ic)
-    cbcr = _upsample(_from_blocks(blocks[n_luma:], chroma.shape))
-    rgb = (to_rgb @ cbcr.view(2, n * hp * wp)).add_(0.5).floor_().view(3, n, hp, wp)
-    rgb += _from_blocks(blocks[:n_luma], (1, n, hp, wp))
+    # the DCTs are matrix products: one image at a time, so their summation order cannot depend on the batch
+    luma_blocks = per_image(lambda b, i: _code(b, fl, ql, il), luma_blocks)
+    chroma_blocks = per_image(lambda b, i: _code(b, fc, qc, ic), chroma_blocks)
+    cbcr = _upsample(_from_blocks(chroma_blocks, chroma.shape).transpose(0, 1))
+    rgb = _mix(to_rgb, cbcr.reshape(2, n * hp * wp)).add_(0.5).floor_().view(3, n, hp, wp)
+    rgb += _from_blocks(luma_blocks, (1, n, hp, wp))
     return rgb[:, :, :h, :w].clamp_(0, 255).transpose(0, 1).to(torch.uint8, memory_format=torch.contiguous_format)

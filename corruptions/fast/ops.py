@@ -1,5 +1,13 @@
-"""Batched torch building blocks for the fast backend: per-sample random draws, scipy-style padding, separable
-filters with scipy/OpenCV border semantics, interpolation matrices, shifts. Tensors are (N, C, H, W)."""
+"""Batched torch building blocks for the fast backend: per-sample random draws, per-image kernels, scipy-style
+padding, separable filters with scipy/OpenCV border semantics, linear zooms, shifts. Tensors are (N, C, H, W).
+
+Batch independence by construction: work on the whole batch is limited to element-wise operations that round once
+(+, -, *, /, sqrt, floor, round, clamp, comparisons, min and max), gathers, and reductions that are exact (max, min,
+sums of integers); their results do not depend on how a kernel splits the batch between threads or SIMD lanes.
+Every other kernel (FFT, matrix product, grid sampling, linear algebra, transcendental functions) runs through
+`per_image`, on tensors shaped as for that image alone. Multiplications and additions stay separate ops: a fused
+multiply-add kernel may round once in its vector body and twice in its scalar tail.
+"""
 from __future__ import annotations
 
 import functools
@@ -18,6 +26,13 @@ def generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generat
 def draw(gens: list[torch.Generator], fn: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
     """Stack of `fn(g)` over the per-sample generators: sample i's numbers depend only on its own seed."""
     return torch.stack([fn(g) for g in gens])
+
+
+def per_image(fn: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """torch.cat over i of fn(image i as a fresh (1, ...) tensor, i): for kernels whose algorithm or summation order
+    may depend on the shape, the thread split or the memory they are given, so each image is computed exactly as it
+    would be alone."""
+    return torch.cat([fn(x[i:i + 1].clone(), i) for i in range(len(x))])
 
 
 def truncate_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -54,46 +69,34 @@ def pad(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.
     return torch.cat([edges[0], x, edges[1]], dim)
 
 
-@functools.lru_cache(maxsize=256)
-def _filter_matrix(n: int, weights: tuple[float, ...], mode: str) -> torch.Tensor:
-    """(n, n) matrix of a 1-D correlation with `weights` (centred) including the border `mode` padding."""
-    r = (len(weights) - 1) // 2
-    index = _pad_index(n, r, len(weights) - 1 - r, mode)
-    m = np.zeros((n, n))
-    for k, wk in enumerate(weights):
-        np.add.at(m, (np.arange(n), index[k:k + n]), wk)
-    return torch.from_numpy(m)
-
-
 def filter1d(x: torch.Tensor, weights: torch.Tensor, dim: int, mode: str) -> torch.Tensor:
-    """Correlate (N, C, H, W) with 1-D `weights` along dim 2 or 3, border `mode`: short kernels as a weighted sum
-    of shifted slices of the padded input, long ones (relative to the axis) as a banded matrix product."""
+    """Correlate (N, C, H, W) with 1-D `weights` (centred) along dim 2 or 3, border `mode`: a weighted sum of shifted
+    slices of the padded input, taps in order."""
     n, taps = x.shape[dim], weights.tolist()
-    if len(taps) * 8 > n:
-        m = _filter_matrix(n, tuple(taps), mode).to(x)
-        return m @ x if dim == 2 else x @ m.T
     r = (len(taps) - 1) // 2
     padded = pad(x, dim, r, len(taps) - 1 - r, mode)
     out = padded.narrow(dim, 0, n) * taps[0]
     for k in range(1, len(taps)):
-        out.add_(padded.narrow(dim, k, n), alpha=taps[k])
+        out += padded.narrow(dim, k, n) * taps[k]
     return out
 
 
 def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> torch.Tensor:
     """cv2.filter2D (correlation, anchor at the centre) on each channel with border `mode`: small kernels as a
-    weighted sum of shifted slices, large ones by FFT."""
+    weighted sum of shifted slices, large ones by FFT, image by image."""
     kh, kw = kernel.shape
     h, w = x.shape[2:]
-    padded = pad(pad(x, 2, kh // 2, kh - 1 - kh // 2, mode), 3, kw // 2, kw - 1 - kw // 2, mode)
+
+    def padded(image: torch.Tensor) -> torch.Tensor:
+        return pad(pad(image, 2, kh // 2, kh - 1 - kh // 2, mode), 3, kw // 2, kw - 1 - kw // 2, mode)
     if kh * kw > 25:
-        return correlate_fft(padded, kernel.to(x), h, w)
-    taps = kernel.tolist()
+        return per_image(lambda image, i: correlate_fft(padded(image), kernel.to(x), h, w), x)
+    taps, p = kernel.tolist(), padded(x)
     out = torch.zeros_like(x)
     for i in range(kh):
         for j in range(kw):
             if taps[i][j]:
-                out.add_(padded[:, :, i:i + h, j:j + w], alpha=taps[i][j])
+                out += p[:, :, i:i + h, j:j + w] * taps[i][j]
     return out
 
 
@@ -110,7 +113,8 @@ def fft_size(n: int) -> int:
 
 
 def correlate_fft(padded: torch.Tensor, kernel: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Valid correlation of `padded` (..., h + kh - 1, w + kw - 1) with `kernel` (broadcastable, ..., kh, kw)."""
+    """Valid correlation of `padded` (..., h + kh - 1, w + kw - 1) with `kernel` (broadcastable, ..., kh, kw); call it
+    on one image at a time (`per_image`)."""
     kh, kw = kernel.shape[-2:]
     size = (fft_size(padded.shape[-2]), fft_size(padded.shape[-1]))  # >= the padded size: no wrap-around
     spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(kernel.flip(-2, -1), s=size)
@@ -136,17 +140,32 @@ def gaussian(x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "n
     return x
 
 
-def linear_zoom_matrix(n_in: int, n_out: int, start: int, count: int) -> torch.Tensor:
-    """(count, n_in) rows of scipy.ndimage.zoom(order=1) of `n_in` samples to `n_out`, output rows start..start+count."""
-    o = np.arange(start, start + count, dtype=np.float64)
-    pos = o * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros_like(o)
-    lo = np.clip(np.floor(pos).astype(int), 0, n_in - 1)
-    hi = np.clip(lo + 1, 0, n_in - 1)
-    frac = pos - lo
-    m = np.zeros((count, n_in))
-    np.add.at(m, (np.arange(count), lo), 1 - frac)
-    np.add.at(m, (np.arange(count), hi), frac)
-    return torch.from_numpy(m)
+@functools.lru_cache(maxsize=64)
+def _zoom_taps(n: int, factor: float, centred: bool, out_len: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """imagecorruptions' clipped_zoom along one axis of n samples (scipy.ndimage.zoom, order 1, of the centre
+    ceil(n / factor) samples, which maps output o to input o * (n_in - 1) / (n_out - 1)), cropped to `out_len`
+    outputs (default n; -1: all) from the start or centred: output o is (1 - frac) * x[lo] + frac * x[hi]."""
+    crop = int(np.ceil(n / factor))
+    top = (n - crop) // 2
+    zoomed = round(crop * factor)
+    out_len = zoomed if out_len == -1 else (n if out_len is None else out_len)
+    start = (zoomed - out_len) // 2 if centred else 0
+    o = np.arange(start, start + out_len, dtype=np.float64)
+    pos = o * (crop - 1) / (zoomed - 1) if zoomed > 1 else np.zeros_like(o)
+    lo = np.clip(np.floor(pos).astype(int), 0, crop - 1)
+    return top + lo, top + np.minimum(lo + 1, crop - 1), pos - lo
+
+
+def clipped_zoom(x: torch.Tensor, factor: float, centred: bool, out_len: int | None = None) -> torch.Tensor:
+    """imagecorruptions' clipped_zoom of (N, C, H, W) over H, then W (see `_zoom_taps`): two gathers and a weighted
+    sum per axis."""
+    for dim in (2, 3):
+        lo, hi, frac = _zoom_taps(x.shape[dim], float(factor), centred, out_len)
+        shape = [-1 if d == dim else 1 for d in range(x.ndim)]
+        below, above = (torch.as_tensor(v, dtype=x.dtype, device=x.device).view(shape) for v in (1 - frac, frac))
+        x = (x.index_select(dim, torch.as_tensor(lo, device=x.device)) * below
+             + x.index_select(dim, torch.as_tensor(hi, device=x.device)) * above)
+    return x
 
 
 def _sin_range(lo: float, hi: float) -> tuple[float, float]:
@@ -161,6 +180,16 @@ def _reach(width: int, unit: float, limit: int) -> int:
     return min(max(0, math.ceil((width - 1) * unit - 0.5) + 1), limit)
 
 
+def _directions(angle_deg: torch.Tensor, width: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """width * (sin, cos) of each sample's angle and their hypot, (N, 1) float64 each, computed sample by sample in
+    Python floats (a vectorised kernel may round transcendental functions differently from its scalar tail)."""
+    rows = []
+    for a in angle_deg.tolist():
+        py, px = width * math.sin(math.radians(a)), width * math.cos(math.radians(a))
+        rows.append((py, px, math.hypot(py, px)))
+    return tuple(torch.tensor(rows, dtype=torch.float64, device=device).T[..., None])
+
+
 def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Tensor,
                 angle_range: tuple[float, float]) -> torch.Tensor:
     """imagecorruptions' numpy motion blur (one-sided Gaussian-weighted sum of edge-clamped shifted copies), one
@@ -169,23 +198,27 @@ def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Ten
     width = 2 * radius + 1
     k = torch.exp(-torch.arange(width, dtype=torch.float64, device=x.device) ** 2 / (2 * sigma ** 2))
     k = k / k.sum()
-    rad = torch.deg2rad(angle_deg.double())[:, None]
-    py, px = width * torch.sin(rad), width * torch.cos(rad)
-    steps = torch.arange(width, dtype=torch.float64, device=x.device)[None]
-    hyp = torch.hypot(py, px)
-    # tap i reads x[r + a_i, c + b_i] (edge-clamped): the reference's shift by (dy, dx) = (-a_i, -b_i)
-    a, b = torch.ceil(steps * py / hyp - 0.5).long(), torch.ceil(steps * px / hyp - 0.5).long()
     n, _, h, w = x.shape
+    py, px, hyp = _directions(angle_deg, width, x.device)
+    steps = torch.arange(width, dtype=torch.float64, device=x.device)[None]
+    # tap t reads x[r + a_t, c + b_t] (edge-clamped): the reference's shift by (dy, dx) = (-a_t, -b_t)
+    a, b = torch.ceil(steps * py / hyp - 0.5).long(), torch.ceil(steps * px / hyp - 0.5).long()
     alive = ((a.abs() < h) & (b.abs() < w)).cumprod(1)  # the original stops once a shift leaves the image
     (s_lo, s_hi), (c_lo, c_hi) = _sin_range(*angle_range), _sin_range(angle_range[0] + 90, angle_range[1] + 90)
     top, bottom = _reach(width, -s_lo, h - 1), _reach(width, s_hi, h - 1)
     left, right = _reach(width, -c_lo, w - 1), _reach(width, c_hi, w - 1)
     a, b = a.clamp(-top, bottom), b.clamp(-left, right)  # only dead taps (weight 0) are moved
     kh, kw = top + bottom + 1, left + right + 1
-    kernel = torch.zeros(n, kh * kw, dtype=torch.float64, device=x.device)
-    kernel.scatter_add_(1, (top + a) * kw + (left + b), k[None] * alive)
-    padded = pad(pad(x, 2, top, bottom, "nearest"), 3, left, right, "nearest")
-    return correlate_fft(padded, kernel.view(n, 1, kh, kw).to(x), h, w)
+    kernels = torch.zeros(n, kh * kw, dtype=torch.float64, device=x.device)
+    cells, rows = (top + a) * kw + (left + b), torch.arange(n, device=x.device)
+    for t in range(width):  # tap by tap, in order: taps that share a cell add up in the same order for every batch
+        kernels[rows, cells[:, t]] += k[t] * alive[:, t]
+    kernels = kernels.view(n, kh, kw).to(x.dtype)
+
+    def blur(image: torch.Tensor, i: int) -> torch.Tensor:
+        padded = pad(pad(image, 2, top, bottom, "nearest"), 3, left, right, "nearest")
+        return correlate_fft(padded, kernels[i], h, w)
+    return per_image(blur, x)
 
 
 def rot180(x: torch.Tensor) -> torch.Tensor:

@@ -76,7 +76,7 @@ def sample(table: InverseTable, values: torch.Tensor, gens: list[torch.Generator
     draws from gens[i]: its guide bins (two per 32-bit draw), then the low bits of its searched values, in order."""
     n, device = len(values), values.device
     index = torch.empty(values.shape, dtype=torch.int32, device=device)
-    index.copy_(torch.add(torch.tensor(0.5, device=device), values, alpha=scale * 2 ** GUIDE_BITS))
+    index.copy_(values * (scale * 2 ** GUIDE_BITS) + 0.5)  # level * 2^GUIDE_BITS: rounding errors << 0.5
     index = index.view(n, -1)
     index.add_(_bins(index.shape, gens, device))  # level * 2^GUIDE_BITS + bin
     out = table.guide.view(-1).index_select(0, index.view(-1))

@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from . import ops
-from .blur import zoom_matrix
-from .ops import draw
+from .ops import clipped_zoom, draw
 
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")  # randint(5): frost6 unused
 
@@ -98,8 +97,7 @@ def snow(x, c, gens, params):
     noise = draw(gens, lambda g: torch.randn((1, h, w), generator=g, device=x.device))
     angle = draw(gens, lambda g: torch.rand((), generator=g, device=x.device, dtype=torch.float64)) * 90 - 135
     out_len = None if cifar else -1  # the reference blurs the whole zoomed layer, then keeps its top-left corner
-    rows, cols = (zoom_matrix(s, float(c[2]), cifar, out_len).to(x) for s in (h, w))
-    layer = rows @ (noise * c[1] + c[0]) @ cols.T
+    layer = clipped_zoom(noise * c[1] + c[0], float(c[2]), cifar, out_len)
     layer = torch.where(layer < c[3], torch.zeros_like(layer), layer).clamp(0, 1)
     if cifar:  # CIFAR-10-C blurs the layer as uint8
         blurred = ops.motion_blur((layer * 255).floor(), int(c[4]), float(c[5]), angle, (-135, -45)).clamp(0, 255)

@@ -8,6 +8,7 @@ as in both references.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ class ODIN(Detector):
                         "negative MSP at T=1000 after an eps=0.0014 input-gradient step (pixel space)")
 
     def score(self, reps: Representations) -> np.ndarray:
-        raise TypeError("odin needs the model and the images: call score_inputs(model, images)")
+        raise TypeError("odin needs the model and the images: call score_inputs(model, batches)")
 
     def perturb(self, model: Classifier, x: torch.Tensor) -> torch.Tensor:
         """The ODIN input x − ε·sign(∇x), computed per sample (the loss is a sum, so batches do not mix)."""
@@ -44,12 +45,12 @@ class ODIN(Detector):
         direction = torch.where(grad >= 0, 1.0, -1.0)
         return (x - self.eps * direction).detach()
 
-    def score_inputs(self, model: Classifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """ODIN scores (higher = more OOD) of uint8 NHWC `images`."""
+    def score_inputs(self, model: Classifier, batches: Iterable[np.ndarray]) -> np.ndarray:
+        """ODIN scores (higher = more OOD) of a stream of uint8 NHWC batches."""
         out = []
         with frozen_mode(model):
-            for start in range(0, len(images), batch_size):
-                x = self.perturb(model, to_tensor(images[start:start + batch_size], model.device))
+            for images in batches:
+                x = self.perturb(model, to_tensor(images, model.device))
                 with torch.no_grad():
                     probs = F.softmax(model(x).double() / self.temperature, dim=1)
                 out.append(-probs.max(dim=1).values.cpu().numpy())

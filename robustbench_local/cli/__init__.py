@@ -1,11 +1,9 @@
 """The `rbl` command line. Each command lives in its own module and registers on the `cli` group."""
-from ..allocator import keep_freed_memory
 from . import corrupt, demo, evaluate, gate, leaderboard, listing, report, train  # noqa: F401  (registration)
 from .app import cli
 
 
 def main() -> None:
-    keep_freed_memory()
     cli(prog_name="rbl")
 
 

@@ -1,6 +1,7 @@
 """The `rbl` command group: global flags and the one place errors become exit codes."""
 from __future__ import annotations
 
+import difflib
 import sys
 
 import click
@@ -11,12 +12,13 @@ from ..errors import RBLError
 class Rbl(click.Group):
     """Maps harness and usage errors to one line on stderr and exit code 2 (`--debug` shows the traceback)."""
 
+    group_class = type  # subgroups (`rbl leaderboard`) resolve command names the same way
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
-            where = f"rbl {exc.ctx.command.name}" if exc.ctx and exc.ctx.parent else "rbl"
-            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            click.echo(f"error: {exc.format_message()} (see `{command_path(exc.ctx)} --help`)", err=True)
             sys.exit(2)
         except click.ClickException as exc:
             click.echo(f"error: {exc.format_message()}", err=True)
@@ -25,6 +27,12 @@ class Rbl(click.Group):
             click.echo("aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0]
+        if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
+            raise click.UsageError(f"no such command {name!r}{closest_command(ctx.find_root().command, name)}", ctx)
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -37,6 +45,29 @@ class Rbl(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted: finished tasks are kept; run the same command again to resume", err=True)
             ctx.exit(130)
+
+
+def command_path(ctx: click.Context | None) -> str:
+    """'rbl leaderboard add' for the context of that command ('rbl' at the top)."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.command.name)
+        ctx = ctx.parent
+    return " ".join(["rbl", *names])
+
+
+def closest_command(root: click.Command, name: str) -> str:
+    """'; did you mean `rbl leaderboard add`?' for the command, at any depth, whose name is closest to `name`."""
+    paths: dict[str, str] = {}
+
+    def walk(group: click.Command, prefix: str) -> None:
+        for sub, command in getattr(group, "commands", {}).items():
+            paths[f"{prefix} {sub}"] = sub
+            walk(command, f"{prefix} {sub}")
+
+    walk(root, "rbl")
+    close = difflib.get_close_matches(name, sorted(set(paths.values())), n=1)
+    return next((f"; did you mean `{path}`?" for path, sub in paths.items() if close and sub == close[0]), "")
 
 
 @click.group(cls=Rbl, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -10,8 +10,10 @@ import click
 from ..data import load_data
 from ..progress import Progress
 from .app import cli
+from .evaluate import data_workers_option
 
 PNG_LIMIT = 16
+BATCH = 64  # images corrupted and written at a time
 
 
 @cli.command("corrupt")
@@ -36,9 +38,10 @@ PNG_LIMIT = 16
 @click.option("--corruptions", "names", default="all", show_default=True,
               help="With --validate: corruptions to check (all, common, a category or NAME,...).")
 @click.option("--severities", default="1-5", show_default=True, help="With --validate: severities to check.")
+@data_workers_option
 @click.pass_context
 def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend, seed, limit, sheet_index, workers,
-            validate, model, names, severities) -> None:
+            validate, model, names, severities, data_workers) -> None:
     """Corrupt DATA's test images with --corruption at --severity; write PNGs and contact_sheet.png to --out.
 
     \b
@@ -46,7 +49,7 @@ def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend
       rbl corrupt builtin:digits --corruption fog --severity 3 --out runs/fog3
       rbl corrupt builtin:digits --validate --model builtin:digits-cnn
     """
-    from robustbench_local.corruptions.api import corrupt_images, resolve_params
+    from robustbench_local.corruptions.api import check_size, corrupt_images, resolve_params
     from robustbench_local.corruptions.backends import get_backend
     from robustbench_local.corruptions.names import check_corruption, check_severity
 
@@ -64,20 +67,23 @@ def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend
     check_corruption(corruption)
     check_severity(severity)
     samples = load_data(data, "test", limit or PNG_LIMIT)
-    params = resolve_params(params, samples.images, note)
-    images = corrupt_images(samples.images, corruption, severity, seed, samples.ids, params, backend=backend,
-                            workers=workers)
+    check_size(*samples.image_shape[:2])
+    params = resolve_params(params, samples.image_shape[:2], note)
     folder = Path(out) / f"{corruption}-{severity}"
-    paths = write_pngs(images, samples.ids, folder)
+    written = 0
+    for start, batch in zip(range(0, len(samples), BATCH), samples.batches(BATCH), strict=True):
+        ids = samples.ids[start:start + len(batch)]
+        images = corrupt_images(batch, corruption, severity, seed, ids, params, backend=backend, workers=workers)
+        written += len(write_pngs(images, ids, folder))
     index = min(sheet_index, len(samples) - 1)
     sheet_path = Path(out) / "contact_sheet.png"
-    contact_sheet(samples.images[index], str(samples.ids[index]), seed, params).save(sheet_path)
-    click.echo(f"wrote {len(paths)} images to {folder} ({params} parameters, {backend} backend) and {sheet_path} "
+    contact_sheet(samples.read(index)[0], str(samples.ids[index]), seed, params).save(sheet_path)
+    click.echo(f"wrote {written} images to {folder} ({params} parameters, {backend} backend) and {sheet_path} "
                f"(all corruptions x severities of {samples.ids[index]})")
 
 
 def _validate(data, params, seed, limit, workers, model, names, severities, note) -> None:
-    from robustbench_local.corruptions.api import check_images, resolve_params
+    from robustbench_local.corruptions.api import check_size, resolve_params
     from robustbench_local.corruptions.fidelity import compare, passed, report_lines
     from robustbench_local.corruptions.names import parse_corruptions, parse_severities
 
@@ -85,8 +91,8 @@ def _validate(data, params, seed, limit, workers, model, names, severities, note
 
     corruptions, levels = parse_corruptions(names), parse_severities(severities)
     samples = load_data(data, "test", limit)
-    check_images(samples.images)
-    params = resolve_params(params, samples.images, note)
+    check_size(*samples.image_shape[:2])
+    params = resolve_params(params, samples.image_shape[:2], note)
     predict = None
     if model is not None:
         classifier = load_model(model)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import torch
 
 from ..api import run_spec
-from ..errors import SpecError
+from ..data.stream import available_cpus, set_workers
 from ..progress import Progress
 from ..runner import EvalSpec
 from ..runner.executors import make_executor
@@ -15,13 +16,11 @@ from .app import cli
 from .table import print_headline
 
 
-def parse_fraction(text: str, flag: str) -> float:
-    """'0.1', '8/255' -> float, with a one-line error naming the flag."""
-    try:
-        num, _, den = text.partition("/")
-        return float(num) / (float(den) if den else 1.0)
-    except (ValueError, ZeroDivisionError):
-        raise SpecError(f"{flag} takes a number or a fraction like 8/255, got {text!r}") from None
+def data_workers_option(fn):
+    """`--data-workers N`: threads decoding image files ahead of the model (applied to this process when parsed)."""
+    return click.option("--data-workers", type=click.IntRange(min=1), callback=lambda ctx, param, n: set_workers(n) or n,
+                        help="Threads decoding image files ahead of the model (default: the CPUs available, here "
+                             f"{available_cpus()}); never changes a number.")(fn)
 
 
 def suite_option_decorators():
@@ -64,12 +63,16 @@ def with_suite_options(fn):
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes (pool) or CPUs of a local Ray instance; > 1 implies --executor pool.")
 @click.option("--ray-address", help="Address of an existing Ray cluster (e.g. ray://head:10001); default: local.")
+@click.option("--threads", type=click.IntRange(min=1), help="Threads of every inference, here and in every worker "
+              "(default: torch's, usually one per core); records are bit-identical across executors at one count.")
 @click.option("--shard-size", type=click.IntRange(min=1), help="Samples per shard (rounded up to a multiple of "
-              "--batch-size); default: one shard per task.")
+              "--batch-size); default: one shard per task (corruptions: shards whose logits fit in 256 MB).")
+@data_workers_option
 @with_suite_options
 @click.pass_context
 def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
-             calibration_data, executor, workers, ray_address, shard_size, **suite_options) -> None:
+             calibration_data, executor, workers, ray_address, threads, shard_size, data_workers,
+             **suite_options) -> None:
     """Evaluate MODEL on --data with the chosen suites; writes metrics.csv, metrics.json and manifest.json.
 
     \b
@@ -81,15 +84,16 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
       rbl evaluate builtin:digits-cnn --data builtin:digits --suite clean --limit 200 --out runs/demo
     Re-running the same command resumes: finished tasks are never recomputed.
     \b
-    Spread over 2 local processes, or a Ray cluster (same records, bit for bit):
-      rbl evaluate builtin:digits-cnn --data builtin:digits --workers 2 --shard-size 64 --out runs/demo
+    Spread over 2 local processes, or a Ray cluster (the records of an in-process run with as many --threads,
+    bit for bit, on the same kind of machine):
+      rbl evaluate builtin:digits-cnn --data builtin:digits --workers 2 --threads 1 --shard-size 64 --out runs/demo
       rbl evaluate builtin:digits-cnn --data builtin:digits --executor ray --ray-address auto --out runs/demo
     """
     suite_list = [s.strip() for entry in suites for s in entry.split(",") if s.strip()] or None
     given = {k: v for k, v in suite_options.items() if v is not None}
     fields = {"model": model, "data": data, "suites": suite_list, "seed": seed, "limit": limit,
               "batch_size": batch_size, "arch": arch, "trust_checkpoint": trust_checkpoint,
-              "calibration_data": calibration_data, "options": given}
+              "calibration_data": calibration_data, "data_workers": data_workers, "options": given}
     if config:
         spec = EvalSpec.from_yaml(config, **fields)
     else:
@@ -97,6 +101,8 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
             raise click.UsageError("give MODEL and --data (or a --config file that sets them)")
         spec = EvalSpec(**{k: v for k, v in fields.items() if v is not None})
     progress = Progress(ctx.obj["quiet"])
+    if threads:
+        torch.set_num_threads(threads)
     result = run_spec(spec, Path(out), progress, executor=make_executor(executor, workers, ray_address, progress),
                       shard_size=shard_size)
     print_headline(result.metrics)

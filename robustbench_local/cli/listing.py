@@ -7,7 +7,8 @@ import click
 
 from robustbench_local.ood.detectors import describe_detectors
 
-from ..data import BUILTIN_DATASETS
+from ..data import SCHEMES
+from ..data.builtin import builtin_datasets
 from ..models import BUILTIN_MODELS, LOADERS
 from ..suites import all_suites
 from .app import cli
@@ -19,12 +20,10 @@ def _models() -> list[tuple[str, str]]:
 
 
 def _datasets() -> list[tuple[str, str]]:
-    rows = [(f"builtin:{name}", text) for name, text in BUILTIN_DATASETS.items()]
-    return rows + [("cifar10:DIR", "CIFAR-10 python batches (never downloaded)"),
-                   ("imagefolder:DIR[?resize=N&crop=N]", "one sub-folder per class, optional train/val/test"),
-                   ("npz:FILE", "arrays x (uint8 NHWC) and y; optional ids, x_val, y_val"),
-                   ("cifar10c:DIR[?corruptions=..&severities=..]", "CIFAR-10-C .npy files (precomputed corruptions)"),
-                   ("imagenetc:DIR[?corruptions=..&severities=..]", "ImageNet-C <corruption>/<severity>/<wnid>/ JPEGs")]
+    rows = [(f"builtin:{name}", text) for name, text in builtin_datasets().items()]
+    forms = [(f"{name}:{'FILE' if name == 'npz' else 'DIR'}" + (f"[?{'&'.join(f'{o}=..' for o in s.options)}]"
+              if s.options else ""), s.help) for name, s in SCHEMES.items() if name != "builtin"]
+    return rows + forms
 
 
 def _attacks() -> list[tuple[str, str]]:

@@ -1,55 +1,59 @@
-"""Data specs: `builtin:digits`, `cifar10:DIR`, `imagefolder:DIR[?resize=N&crop=N]`, `npz:FILE`, and the
-schemes other packages provide (EXTERNAL_SCHEMES: `cifar10c:DIR`, `imagenetc:DIR` from corruptions/)."""
+"""Data specs. Opening one reads its index only (ids, labels, classes, where each image lives); images are
+decoded on demand (see DataSource). Schemes: `builtin:NAME`, `cifar10:DIR`, `imagefolder:DIR`, `imagenet:DIR`,
+`npz:FILE`, and `cifar10c:DIR`, `imagenetc:DIR` (precomputed corruption sets, from the corruptions package)."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from robustbench_local.ood.builtin_sets import OOD_SETS, load_ood_set  # built-in OOD sets live in ood/ (DESIGN §2)
+from ..specs import Spec, parse_spec
+from .source import DataSource, Origin
 
-from ..errors import SpecError
-from ..specs import parse_spec
-from .builtin import load_digits
-from .cifar10 import load_cifar10
-from .imagefolder import load_imagefolder
-from .npz import load_npz
-from .sampleset import SampleSet
-
-# scheme -> "module:function" called as function(target, split, options) -> SampleSet (imported on first use)
-EXTERNAL_SCHEMES = {"cifar10c": "robustbench_local.corruptions.readers:load_cifar10c",
-                    "imagenetc": "robustbench_local.corruptions.readers:load_imagenetc"}
-SCHEMES = {"builtin": (), "cifar10": (), "imagefolder": ("resize", "crop"), "npz": (),  # scheme -> its ?options
-           "cifar10c": ("corruptions", "severities", "num_classes"),
-           "imagenetc": ("corruptions", "severities", "resize", "crop")}
-BUILTIN_DATASETS = {"digits": "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360)",
-                    **{name: s.description for name, s in OOD_SETS.items()}}
+Opener = Callable[[str, str, dict[str, str]], DataSource]  # (target, split, options) -> source
+TRANSFORM_OPTIONS = ("resize", "crop", "interpolation")
 
 
-def _int_option(options: dict[str, str], key: str) -> int | None:
-    value = options.get(key)
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise SpecError(f"?{key}= must be a positive integer, got {value!r}")
-    return int(value)
+@dataclass(frozen=True)
+class Scheme:
+    """A data spec scheme: its opener ("module:function", imported on first use) and the query options it reads."""
+
+    opener: str
+    options: tuple[str, ...] = ()
+    help: str = ""
+
+    def open(self, target: str, split: str, options: dict[str, str]) -> DataSource:
+        module, _, function = self.opener.partition(":")
+        return getattr(importlib.import_module(module), function)(target, split, options)
 
 
-def load_data(spec: str, split: str = "test", limit: int | None = None) -> SampleSet:
-    """Load a data spec's `split` ('train', 'val', 'test'); `limit` keeps a deterministic subset by id."""
-    s = parse_spec(spec, "data", SCHEMES)
-    if s.scheme == "builtin":
-        if s.target not in BUILTIN_DATASETS:
-            raise SpecError(f"unknown built-in data set {s.target!r}; known: {', '.join(BUILTIN_DATASETS)}")
-        data = load_ood_set(s.target, split) if s.target in OOD_SETS else load_digits(split)
-    elif s.scheme == "cifar10":
-        data = load_cifar10(s.target, split)
-    elif s.scheme in EXTERNAL_SCHEMES:
-        module, _, function = EXTERNAL_SCHEMES[s.scheme].partition(":")
-        data = getattr(importlib.import_module(module), function)(s.target, split, s.options)
-    elif s.scheme == "imagefolder":
-        data = load_imagefolder(s.target, split, _int_option(s.options, "resize"), _int_option(s.options, "crop"))
-    else:
-        data = load_npz(s.target, split)
-    return data.limit(limit)
+SCHEMES: dict[str, Scheme] = {
+    "builtin": Scheme("robustbench_local.data.builtin:open_builtin", ("size",), "built-in sets (`rbl list data`)"),
+    "cifar10": Scheme("robustbench_local.data.cifar10:open_cifar10", (), "the CIFAR-10 python batches folder"),
+    "imagefolder": Scheme("robustbench_local.data.imagefolder:open_imagefolder", ("holdout", *TRANSFORM_OPTIONS),
+                          "DIR/<class>/<image> (optionally under train/ val/ test/)"),
+    "imagenet": Scheme("robustbench_local.data.imagefolder:open_imagenet", ("holdout", *TRANSFORM_OPTIONS),
+                       "ILSVRC-2012 layout DIR/val/<wnid>/*.JPEG; resize 256, centre crop 224"),
+    "npz": Scheme("robustbench_local.data.npz:open_npz", (), "arrays x (uint8 NHWC) and y, optional ids, x_val/y_val"),
+    "cifar10c": Scheme("robustbench_local.corruptions.readers:open_cifar10c",
+                       ("corruptions", "severities", "num_classes"), "CIFAR-10-C: <corruption>.npy + labels.npy"),
+    "imagenetc": Scheme("robustbench_local.corruptions.readers:open_imagenetc",
+                        ("corruptions", "severities", *TRANSFORM_OPTIONS),
+                        "ImageNet-C: DIR/<corruption>/<severity>/<wnid>/*.JPEG"),
+}
 
 
-__all__ = ["BUILTIN_DATASETS", "SCHEMES", "SampleSet", "load_data"]
+def parse_data_spec(text: str) -> Spec:
+    """`text` parsed as a data spec (unknown schemes and options refused)."""
+    return parse_spec(text, "data", {name: scheme.options for name, scheme in SCHEMES.items()})
+
+
+def load_data(spec: str, split: str = "test", limit: int | None = None) -> DataSource:
+    """Open a data spec's `split` ('train', 'val', 'test') by reading its index; `limit` keeps a deterministic
+    subset by id, chosen before any image is read."""
+    s = parse_data_spec(spec)
+    source = SCHEMES[s.scheme].open(s.target, split, s.options)
+    return replace(source, origin=Origin(spec, split)).limit(limit)
+
+
+__all__ = ["SCHEMES", "DataSource", "Origin", "Scheme", "load_data", "parse_data_spec"]

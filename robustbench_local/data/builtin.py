@@ -5,10 +5,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError
-from .sampleset import SampleSet
+from ..errors import DataError, SpecError
+from .source import DataSource
 
 SPLITS = ("train", "val", "test")
+DIGITS = "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360; ?size=N for N x N)"
+
+
+def builtin_datasets() -> dict[str, str]:
+    """Name -> description of every built-in data set (the digits and the built-in OOD sets)."""
+    from ..ood.builtin_sets import OOD_SETS
+
+    return {"digits": DIGITS, **{name: s.description for name, s in OOD_SETS.items()}}
+
+
+def open_builtin(name: str, split: str, options: dict[str, str]) -> DataSource:
+    """`builtin:NAME[?size=N]`."""
+    from ..ood.builtin_sets import OOD_SETS, load_ood_set
+    from .imagefolder import positive_int
+
+    known = builtin_datasets()
+    if name not in known:
+        raise SpecError(f"unknown built-in data set {name!r}; known: {', '.join(known)}")
+    size = positive_int(options, "size")
+    return load_ood_set(name, split, size) if name in OOD_SETS else load_digits(split, size or 32)
 
 
 def split_of(index: np.ndarray) -> np.ndarray:
@@ -16,7 +36,7 @@ def split_of(index: np.ndarray) -> np.ndarray:
     return np.choose(np.minimum(index % 5, 2), ["test", "val", "train"])
 
 
-def load_digits(split: str, size: int = 32) -> SampleSet:
+def load_digits(split: str, size: int = 32) -> DataSource:
     """The digits split `split`; ids are `digits-<original index>`."""
     if split not in SPLITS:
         raise DataError(f"builtin:digits has splits {', '.join(SPLITS)}, not {split!r}")
@@ -30,5 +50,5 @@ def load_digits(split: str, size: int = 32) -> SampleSet:
     gray = (big.clamp(0, 1) * 255).round().to(torch.uint8)[:, 0].numpy()
     images = np.repeat(gray[..., None], 3, axis=-1)
     ids = np.array([f"digits-{i:04d}" for i in keep])
-    return SampleSet(images, bunch.target[keep].astype(np.int64), ids, 10, f"builtin:digits/{split}",
-                     tuple(str(d) for d in range(10)))
+    return DataSource.from_arrays(images, bunch.target[keep].astype(np.int64), ids, 10, f"builtin:digits/{split}",
+                                  tuple(str(d) for d in range(10)))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .sampleset import SampleSet
+from .source import DataSource
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -43,7 +43,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(batch[b"labels"], dtype=np.int64)
 
 
-def load_cifar10(root: str, split: str) -> SampleSet:
+def open_cifar10(root: str, split: str, options: dict[str, str]) -> DataSource:
     """Split `train` (data_batch_1..5 minus val), `val` (every 10th training image) or `test` (test_batch)."""
     base = Path(root)
     if split == "test":
@@ -58,4 +58,4 @@ def load_cifar10(root: str, split: str) -> SampleSet:
         images, labels, ids = images[keep], labels[keep], np.array([f"train-{i:05d}" for i in index[keep]])
     else:
         raise DataError(f"cifar10 has splits train, val, test, not {split!r}")
-    return SampleSet(images, labels, ids, 10, f"cifar10/{split}", CLASSES)
+    return DataSource.from_arrays(images, labels, ids, 10, f"cifar10/{split}", CLASSES)

@@ -7,19 +7,21 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .sampleset import SampleSet, as_rgb_nhwc
+from .source import DataSource, as_rgb_nhwc
 
 
-def load_npz(path: str, split: str) -> SampleSet:
+def open_npz(path: str, split: str, options: dict[str, str]) -> DataSource:
     """The file's `x`, `y` for split `test` (or `train`); `x_val`, `y_val` for `val`."""
     if not Path(path).is_file():
         raise DataError(f"npz file {path} does not exist; give a path to an .npz with arrays x and y")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            kind = "a single array (.npy)" if f.read(6) == b"\x93NUMPY" else "not an .npz archive"
+        raise DataError(f"{path} is {kind} (an .npz is a zip of arrays); save it with numpy.savez(x=..., y=...)")
     try:
         arrays = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read {path} as .npz ({exc}); save it with numpy.savez(x=..., y=...)") from None
-    if not isinstance(arrays, np.lib.npyio.NpzFile):
-        raise DataError(f"{path} holds a single array, not an .npz archive; save it with numpy.savez(x=..., y=...)")
     suffix = "_val" if split == "val" else ""
     if f"x{suffix}" not in arrays or f"y{suffix}" not in arrays:
         raise DataError(f"{path} has no arrays x{suffix}/y{suffix} for split {split!r} "
@@ -39,7 +41,7 @@ def load_npz(path: str, split: str) -> SampleSet:
         if given.size != 1 or given.dtype.kind not in "iu":
             raise DataError(f"{path}: num_classes must be one integer, got {given.dtype} {given.shape}")
         k = int(given.item())
-    return SampleSet(x, y, ids, k, f"npz:{path}/{split}")
+    return DataSource.from_arrays(x, y, ids, k, f"npz:{path}/{split}")
 
 
 def _array(arrays: np.lib.npyio.NpzFile, key: str, path: str) -> np.ndarray:

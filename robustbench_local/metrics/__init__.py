@@ -1,27 +1,51 @@
 """Classification/calibration metrics with bootstrap intervals, and temperature scaling."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .bootstrap import N_BOOT, bootstrap, bootstrap_replicates, resample_weights
-from .calibration import METRICS, TEMPERATURE_INVARIANT, Predictions, reliability_table
-from .temperature import fit_temperature, nll_at
+from .bootstrap import (
+    CHUNK_DRAWS,
+    CHUNK_ROWS,
+    N_BOOT,
+    Statistic,
+    bootstrap,
+    bootstrap_replicates,
+    resample_indices,
+    resample_weights,
+)
+from .calibration import METRICS, TEMPERATURE_INVARIANT, Predictions, Weighted, metric_values, reliability_table
+from .temperature import bound_notice, fit_temperature, nll_at, temperature_at_bound
 
 
-def classification_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float | None,
-                           seed_parts: tuple, n_boot: int = N_BOOT) -> list[dict]:
-    """Rows {metric, value, ci_low, ci_high, n}: every metric raw, and with `_ts` at the given temperature."""
-    variants = [("", 1.0)] + ([("_ts", temperature)] if temperature is not None else [])
-    metrics = {}
-    for suffix, t in variants:
-        p = Predictions.from_logits(logits, labels, t)
-        metrics |= {name + suffix: (lambda w, fn=fn, p=p: fn(p, w))
-                    for name, fn in METRICS.items() if not (suffix and name in TEMPERATURE_INVARIANT)}
-    results = bootstrap(metrics, len(labels), *seed_parts, n_boot=n_boot)
-    return [{"metric": name, "value": v, "ci_low": lo, "ci_high": hi, "n": len(labels)}
-            for name, (v, lo, hi) in results.items()]
+def predictions(logits: np.ndarray, labels: np.ndarray, temperature: float | None) -> dict[str, Predictions]:
+    """The softmax outputs by metric-name suffix: raw under "", at the given temperature under "_ts" (if any)."""
+    variants = {"": Predictions.from_logits(logits, labels)}
+    if temperature is not None:
+        variants["_ts"] = Predictions.from_logits(logits, labels, temperature)
+    return variants
+
+
+def statistic_of(variants: Mapping[str, Predictions], names: Iterable[str]) -> Statistic:
+    """Weights -> values of the named metrics, a name's suffix ("nll", "nll_ts") choosing the variant it reads."""
+    wanted = {suffix: [name.removesuffix(suffix) for name in names if name.endswith("_ts") == bool(suffix)]
+              for suffix in variants}
+
+    def statistic(w: np.ndarray) -> dict[str, np.ndarray]:
+        return {name + suffix: values for suffix, p in variants.items()
+                for name, values in metric_values(p, w, wanted[suffix]).items()}
+
+    return statistic
+
+
+def classification_metrics(variants: Mapping[str, Predictions], seed_parts: tuple,
+                           n_boot: int = N_BOOT) -> list[dict]:
+    """Rows {metric, value, ci_low, ci_high, n}: every metric of every variant (see `predictions`), its name suffixed."""
+    names = [name + suffix for suffix in variants for name in METRICS if not (suffix and name in TEMPERATURE_INVARIANT)]
+    n = len(variants[""].labels)
+    results = bootstrap(statistic_of(variants, names), n, *seed_parts, n_boot=n_boot)
+    return [{"metric": name, "value": v, "ci_low": lo, "ci_high": hi, "n": n} for name, (v, lo, hi) in results.items()]
 
 
 ALIASES = {"robust_acc": "acc"}  # robust accuracy is the accuracy of attack records (clean errors count as wrong)
@@ -35,19 +59,29 @@ def weighted_metric(logits: np.ndarray, labels: np.ndarray, name: str,
     if base not in METRICS or (scaled and temperature is None):
         return None
     p = Predictions.from_logits(logits, labels, temperature if scaled else 1.0)
-    return lambda w: METRICS[base](p, w)
+    return lambda w: METRICS[base](Weighted(p, w))
 
 
 __all__ = [
+    "CHUNK_DRAWS",
+    "CHUNK_ROWS",
     "METRICS",
     "N_BOOT",
     "Predictions",
+    "Statistic",
+    "Weighted",
     "bootstrap",
     "bootstrap_replicates",
+    "bound_notice",
     "classification_metrics",
     "fit_temperature",
+    "metric_values",
     "nll_at",
+    "predictions",
     "reliability_table",
+    "resample_indices",
     "resample_weights",
+    "statistic_of",
+    "temperature_at_bound",
     "weighted_metric",
 ]

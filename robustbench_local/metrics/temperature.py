@@ -5,7 +5,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))
+T_BOUNDS = (1e-2, 1e2)
+LOG_T_BOUNDS = tuple(np.log(T_BOUNDS))
 
 
 def nll_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
@@ -21,3 +22,21 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     result = minimize_scalar(lambda log_t: nll_at(logits, labels, float(np.exp(log_t))),
                              bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-8})
     return float(np.exp(result.x))
+
+
+def temperature_at_bound(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float | None:
+    """The search bound (0.01 or 100) whose NLL is as low as the fitted temperature's (within 1e-9), or None when
+    the fit found an interior optimum. At 100 the NLL still falls as T grows: the logits say next to nothing about
+    the labels (a near-constant model, or labels that do not belong to the images). At 0.01 it still falls as T
+    shrinks: every prediction is right with a margin (too few or too easy images, or images seen in training)."""
+    best = nll_at(logits, labels, temperature)
+    return next((b for b in T_BOUNDS if nll_at(logits, labels, b) <= best + 1e-9), None)
+
+
+def bound_notice(bound: float, temperature: float) -> str:
+    """The one-line notice for a temperature fit that stopped at `bound` (see `temperature_at_bound`)."""
+    meaning = ("the logits say next to nothing about the labels: a near-constant model, or labels that do not belong"
+               " to the images" if bound == T_BOUNDS[1] else "every prediction is right with a margin: too few or too"
+               " easy validation images, or images seen in training")
+    return (f"notice: the fitted temperature {temperature:.3g} is set by the search bound {bound:g}, not by the data "
+            f"({meaning}); the _ts metrics use it as it is (flag_temperature_at_bound = 1)")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..device import pick_device
 from ..errors import SpecError
+from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
 from .builtin import BUILTIN_MODELS
 from .checkpoint import apply_state_dict, read_state_dict
@@ -33,12 +34,23 @@ WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
 def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = False,
-               device: str | None = None) -> Classifier:
+               device: str | None = None, seed: int = 0) -> Classifier:
     """Load any model spec (see DESIGN §3) as an eval-mode Classifier on the chosen device.
 
     A bare weights path (`.safetensors`, `.pt`) needs `arch`, itself a spec such as
     `torchvision:resnet18?num_classes=10`; the file's weights replace the architecture's.
+    Weights the spec does not load are initialised as after `torch.manual_seed(seed)`, so a run can be repeated
+    (and `rbl train --seed S` starts from the model `rbl evaluate --seed S` evaluates).
     """
+    with seeded_torch(seed):
+        model = _construct(spec, arch, trust_checkpoint)
+    return model.to(pick_device(device)).eval()
+
+
+def _construct(spec: str, arch: str | None, trust_checkpoint: bool) -> Classifier:
+    if spec.split(":", 1)[0] not in LOADERS and Path(spec).is_dir():
+        raise SpecError(f"model {spec} is a directory; pass a weights file inside it with --arch (e.g. "
+                        f"{Path(spec) / 'best.safetensors'} --arch ARCH) or a model spec (see `rbl list models`)")
     if spec.split(":", 1)[0] not in LOADERS and spec.endswith(WEIGHT_SUFFIXES):
         if arch is None:
             raise SpecError(f"{spec} is a weights file; say which architecture it belongs to with "
@@ -53,7 +65,7 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
     else:
         parsed = parse_spec(spec, "model", OPTIONS)
         model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
-    return model.to(pick_device(device)).eval()
+    return model
 
 
 __all__ = [

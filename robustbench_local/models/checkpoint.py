@@ -15,9 +15,7 @@ NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 
 def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Tensor]:
     """A flat state dict from `.safetensors` or a torch file; pickled code is refused unless `trust`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist; check the path")
+    path = existing_file(path, "checkpoint", "pass the weights file (.safetensors or .pt) inside it")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -30,16 +28,37 @@ def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Te
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
-        found = UNSAFE_GLOBAL.search(str(exc))
+        found = refused_global(exc)
         if trust or found is None:
             raise ModelError(f"cannot read checkpoint {path} ({error_reason(exc, last=True)}); is it a torch file?") from None
-        raise CheckpointRefused(
-            f"refusing {path}: it holds pickled Python objects that could run code on load (it refers to "
-            f"{found.group(1)}); convert it to safetensors, or pass --trust-checkpoint only if you trust its "
-            "source") from None
+        raise refusal(path, f"it holds pickled Python objects that could run code on load (it refers to {found})",
+                      "convert it to safetensors") from None
     except (RuntimeError, EOFError, OSError, KeyError, IndexError, ValueError) as exc:  # torch's many ways to fail
         raise ModelError(f"cannot read checkpoint {path} ({error_reason(exc, last=True)}); is it a torch file?") from None
     return unwrap_state_dict(obj, path)
+
+
+def existing_file(path: str | Path, what: str, fix_for_directory: str) -> Path:
+    """`path` if it is a file; else a ModelError saying that it is missing, or a directory (`fix_for_directory`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{what} {path} is a directory; {fix_for_directory}")
+    if not path.exists():
+        raise ModelError(f"{what} {path} does not exist; check the path")
+    if not path.is_file():
+        raise ModelError(f"{what} {path} is not a regular file; pass the file itself")
+    return path
+
+
+def refused_global(exc: Exception) -> str | None:
+    """The global that torch's safe unpickler refused (e.g. `eval`), or None when it failed for another reason."""
+    found = UNSAFE_GLOBAL.search(str(exc))
+    return found.group(1) if found else None
+
+
+def refusal(path: Path, why: str, fix: str) -> CheckpointRefused:
+    """The error for a file whose loading could run code: `why`, then `fix` or --trust-checkpoint."""
+    return CheckpointRefused(f"refusing {path}: {why}; {fix}, or pass --trust-checkpoint only if you trust its source")
 
 
 def error_reason(exc: Exception, last: bool = False) -> str:

@@ -1,7 +1,7 @@
 """The one classifier wrapper: [0,1] pixels in, logits out, normalisation inside, features on request."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.stream import batched
 from ..errors import ModelError, RBLError
 from ..fingerprint import hash_arrays, hash_module
 from .checkpoint import error_reason
@@ -91,20 +92,27 @@ class Classifier(nn.Module):
         """Digest of the weights and the normalisation."""
         return hash_module(self.net) + hash_arrays(self.mean.cpu().numpy(), self.std.cpu().numpy())
 
-    @torch.no_grad()
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Logits (N, K) as float32 numpy for uint8 NHWC images, batched, in eval mode."""
+        return self.predict_stream(batched(images, batch_size))
+
+    @torch.no_grad()
+    def predict_stream(self, batches: Iterable[np.ndarray]) -> np.ndarray:
+        """Logits (N, K) as float32 numpy for a stream of uint8 NHWC batches (e.g. `DataSource.batches`)."""
         with frozen_mode(self):  # eval mode even if a caller left the model training; restored after
-            chunks = [self(to_tensor(images[i:i + batch_size], self.device)).float().cpu()
-                      for i in range(0, len(images), batch_size)]
+            chunks = [self(to_tensor(images, self.device)).float().cpu() for images in batches]
         logits = torch.cat(chunks).numpy() if chunks else np.zeros((0, self.num_classes), np.float32)
         check_logits(logits, self.name)
         return logits
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 NHWC numpy -> float NCHW tensor in [0, 1] on `device` (the one place this conversion lives)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float().div_(255)
+    """uint8 NHWC numpy -> float NCHW tensor in [0, 1] on `device` (the one place this conversion lives); to a CUDA
+    device through pinned memory with a non-blocking copy."""
+    host = torch.from_numpy(np.ascontiguousarray(images))
+    if torch.device(device).type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

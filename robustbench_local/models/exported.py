@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,8 @@ from torch import nn
 
 from ..errors import ModelError
 from ..specs import Spec
-from .checkpoint import error_reason
+from .archive import check_pt2_members, not_an_export
+from .checkpoint import error_reason, existing_file
 from .classifier import Classifier
 
 
@@ -49,6 +49,9 @@ class FixedBatch(ExportedNet):
         return torch.cat(outs)
 
 
+EXPORT_LOGGERS = ("torch.export.", "torch._export.")
+
+
 class _Collect(logging.Handler):
     def __init__(self, lines: list[str]) -> None:
         super().__init__(logging.WARNING)
@@ -61,14 +64,21 @@ class _Collect(logging.Handler):
 
 @contextmanager
 def _torch_export_warnings() -> Iterator[list[str]]:
-    """Collect the warnings torch.export logs (with tracebacks) to stderr, so errors stay on one line."""
-    logger, lines = logging.getLogger("torch.export"), []
-    saved = logger.handlers, logger.propagate
-    logger.handlers, logger.propagate = [_Collect(lines)], False
+    """Collect the warnings torch.export logs (with tracebacks) to stderr, so errors stay on one line.
+
+    torch gives some of its modules' loggers their own stderr handler: each logger under torch.export and
+    torch._export is redirected, not just the two parents.
+    """
+    names = {"torch.export", "torch._export", *(n for n in logging.root.manager.loggerDict if n.startswith(EXPORT_LOGGERS))}
+    loggers, lines = [logging.getLogger(name) for name in sorted(names)], []
+    saved = [(logger.handlers, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers, logger.propagate = [_Collect(lines)], False
     try:
         yield lines
     finally:
-        logger.handlers, logger.propagate = saved
+        for logger, (handlers, propagate) in zip(loggers, saved):
+            logger.handlers, logger.propagate = handlers, propagate
 
 
 def _input_shape(program: torch.export.ExportedProgram) -> tuple:
@@ -80,18 +90,17 @@ def _input_shape(program: torch.export.ExportedProgram) -> tuple:
 
 
 def load_export(spec: Spec, trust: bool) -> Classifier:
+    """A torch.export archive; unless `trust`, only one whose members hold nothing to unpickle (see archive.py)."""
     from .loaders import _int, normalisation
 
-    path = Path(spec.target)
-    if not path.is_file():
-        raise ModelError(f"exported program {path} does not exist; check the path")
+    path = existing_file(spec.target, "exported program", "pass the .pt2 file written by torch.export.save")
+    if not trust:
+        check_pt2_members(path)
     with _torch_export_warnings() as warnings:
         try:
             program = torch.export.load(str(path))
         except Exception as exc:  # noqa: BLE001  (torch.export raises many types for a bad archive)
-            reason = warnings[0] if warnings else error_reason(exc)
-            raise ModelError(f"cannot load {path} as a torch.export program ({reason[:160]}); "
-                             "save it with torch.export.save") from None
+            raise not_an_export(path, warnings[0] if warnings else error_reason(exc)) from None
     shape = _input_shape(program)
     batch = shape[0]
     module = FixedBatch(program.module(), batch) if isinstance(batch, int) else ExportedNet(program.module())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import os
 import sys
 import warnings
@@ -13,9 +14,10 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, SpecError
+from ..parsing import parse_int
 from ..specs import Spec, check_options
 from .builtin import BUILTIN_MODELS
-from .checkpoint import apply_state_dict, error_reason, read_state_dict
+from .checkpoint import apply_state_dict, error_reason, existing_file, read_state_dict
 from .classifier import Classifier
 from .features import HeadInputFeatures, MethodFeatures, timm_features
 
@@ -36,6 +38,8 @@ def _floats(text: str, key: str) -> tuple[float, ...]:
         raise SpecError(f"?{key}= takes comma-separated numbers, got {text!r}") from None
     if len(values) not in (1, 3):
         raise SpecError(f"?{key}= takes 1 or 3 numbers, got {len(values)}")
+    if not all(math.isfinite(v) and (v > 0 or key == "mean") for v in values):
+        raise SpecError(f"?{key}= takes finite numbers{' > 0' if key == 'std' else ''}, got {text!r}")
     return values * 3 if len(values) == 1 else values
 
 
@@ -63,11 +67,7 @@ def normalisation(spec: Spec, default: Normalisation | None) -> Normalisation:
 
 def _int(spec: Spec, key: str, default: int | None) -> int | None:
     value = spec.options.get(key)
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) == 0:
-        raise SpecError(f"?{key}= must be a positive integer, got {value!r}")
-    return int(value)
+    return default if value is None else parse_int(value, 1, f"?{key}=")
 
 
 def _input_size(spec: Spec, default: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -127,8 +127,7 @@ def load_timm(spec: Spec, trust: bool) -> Classifier:
 
 
 def load_torchscript(spec: Spec, trust: bool) -> Classifier:
-    if not Path(spec.target).is_file():
-        raise ModelError(f"TorchScript file {spec.target} does not exist; check the path")
+    existing_file(spec.target, "TorchScript file", "pass the file written by torch.jit.save")
     try:
         with warnings.catch_warnings():  # torch.jit.load's deprecation notice would break the one-line errors
             warnings.simplefilter("ignore", FutureWarning)

@@ -11,19 +11,20 @@ from typing import Protocol
 
 import torch
 
-from ..allocator import keep_freed_memory
+from ..data.stream import set_workers
+from ..data.stream import workers as decode_workers
 from ..errors import RunError, SpecError
 from ..progress import Progress
 from ..records import Records
 from .shards import Payload, ShardJob, Worker
 
-OnDone = Callable[[ShardJob, Records], None]
+OnDone = Callable[[ShardJob, list[Records]], None]
 RETRIES = 3
 
 
 class Executor(Protocol):
     def run(self, payload: Payload, jobs: list[ShardJob], on_done: OnDone) -> None:
-        """Run every job, calling `on_done(job, records)` in this process as each one finishes."""
+        """Run every job, calling `on_done(job, records of each of its tasks)` in this process as each finishes."""
 
 
 class InProcessExecutor:
@@ -44,22 +45,22 @@ class InProcessExecutor:
 _WORKER: Worker | None = None
 
 
-def _init_worker(payload: Payload, threads: int) -> None:
+def _init_worker(payload: Payload, decode_threads: int) -> None:
     global _WORKER
-    keep_freed_memory()
-    torch.set_num_threads(threads)
+    set_workers(decode_threads)
     if torch.cuda.is_available():
         payload.model.to(torch.device("cuda", os.getpid() % torch.cuda.device_count()))
     _WORKER = Worker(payload, Progress(quiet=True))
 
 
-def _run_in_worker(job: ShardJob) -> Records:
+def _run_in_worker(job: ShardJob) -> list[Records]:
     assert _WORKER is not None, "worker not initialised"
     return _WORKER.run(job)
 
 
 class PoolExecutor:
-    """A local pool of `workers` spawned processes; shards lost to a dead worker are retried."""
+    """A local pool of `workers` spawned processes, each with the run's thread count (so that records equal an
+    in-process run's bit for bit); shards lost to a dead worker are retried."""
 
     def __init__(self, workers: int, progress: Progress = Progress(), retries: int = RETRIES) -> None:
         if workers < 1:
@@ -70,12 +71,17 @@ class PoolExecutor:
         return f"PoolExecutor(workers={self.workers}, retries={self.retries})"
 
     def run(self, payload: Payload, jobs: list[ShardJob], on_done: OnDone) -> None:
-        pending = {job.task_key + job.name: job for job in jobs}
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        pending = {job.key: job for job in jobs}
+        cores = os.cpu_count() or 1
+        if self.workers * payload.threads > cores:
+            self.progress.note(f"notice: {self.workers} workers x {payload.threads} threads on {cores} cores; "
+                               f"--threads {max(1, cores // self.workers)} runs faster (records then differ from "
+                               f"{payload.threads}-thread runs in the last bits)")
+        decode_threads = max(1, decode_workers() // self.workers)
         for attempt in range(self.retries + 1):
             try:
                 with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(payload, threads)) as pool:
+                                         initializer=_init_worker, initargs=(payload, decode_threads)) as pool:
                     futures = {pool.submit(_run_in_worker, job): key for key, job in pending.items()}
                     for future in as_completed(futures):
                         records = future.result()
@@ -91,7 +97,7 @@ class PoolExecutor:
 _RAY_WORKERS: dict[str, Worker] = {}
 
 
-def _ray_run(payload: Payload, job: ShardJob) -> Records:
+def _ray_run(payload: Payload, job: ShardJob) -> list[Records]:
     worker = _RAY_WORKERS.get(payload.key)
     if worker is None:
         if torch.cuda.is_available():
@@ -101,7 +107,8 @@ def _ray_run(payload: Payload, job: ShardJob) -> Records:
 
 
 class RayExecutor:
-    """Shards as Ray tasks (retried when a worker dies); one GPU per task when the cluster has GPUs.
+    """Shards as Ray tasks (retried when a worker dies), each with the run's thread count; one GPU per task when the
+    cluster has GPUs.
 
     With no `address`, starts a local Ray instance whose workers see this process's import path.
     """
