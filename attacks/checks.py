@@ -23,7 +23,7 @@ import torch
 from robustbench_local.models import Classifier
 from robustbench_local.models.classifier import frozen_mode, to_tensor
 
-from .registry import margins
+from .base import margins
 
 CHECK_POINTS = 32
 REPEATS = 5

@@ -1,13 +1,11 @@
 """Per-point worst case over an attack sequence at one (norm, eps).
 
-Each attack starts from the clean image and runs only on points that are clean-correct and still unbroken;
-every example an attack returns is verified (finite, in [0, 1], inside the eps-ball) before it counts.
-Randomness: torchattacks draws random starts from the global torch RNG (APGD/FAB/Square reseed it from their
-`seed`), so the engine seeds it per batch from (run seed, task key, attack position, restart, ids of the
-batch) inside `torch.random.fork_rng` (the caller's RNG state is left untouched). A batch holds the still-active
-points of one fixed block of `batch_size` positions, and the runner's shards are whole blocks, so results do
-not depend on the shard size, the executor or the worker count; they do depend on the batch size, because a
-random start depends on which points share its batch.
+Each attack starts from the clean image and runs only on points that are clean-correct and still unbroken; every
+example an attack returns is checked (finite, in [0, 1], inside the eps-ball) before it counts, and judged by the
+logits the attack computed at it. Randomness: every point draws from its own streams, keyed by (run seed, task key,
+attack position and name, restart, sample id) (noise.py), and no attack lets points of a batch interact, so the
+records do not depend on the batch size, the order, the shard size, the executor or the worker count. Batches are
+the still-unbroken points in order, `batch_size` at a time.
 """
 from __future__ import annotations
 
@@ -21,9 +19,10 @@ import torch
 from robustbench_local.models import Classifier
 from robustbench_local.models.classifier import frozen_mode, to_tensor
 from robustbench_local.progress import Progress
-from robustbench_local.seeding import derive_seed
 
-from .registry import AttackConfig, budget, build_attack, margins, restarts
+from .base import Outcome, margins
+from .noise import PointNoise
+from .registry import AttackConfig, build_attack, restarts
 from .threat import verify_examples
 
 NOT_BROKEN = ""
@@ -36,8 +35,10 @@ class PointState:
 
     For a broken point the record is the first verified example that fooled the model; for a robust point it is
     the verified candidate with the smallest margin z_y - max_{k != y} z_k (the clean image until an attack ran).
+    `queries` counts the model passes (forward and backward) each point received; `clean` keeps the clean logits.
     """
 
+    clean: np.ndarray
     logits: np.ndarray
     clean_correct: np.ndarray
     broken_by: np.ndarray
@@ -53,7 +54,7 @@ class PointState:
         logits = np.asarray(clean_logits, np.float32).copy()
         correct = logits.argmax(axis=1) == labels
         marg = margins(torch.from_numpy(logits), torch.from_numpy(labels.astype(np.int64))).numpy()
-        return cls(logits, correct, np.where(correct, NOT_BROKEN, MISCLASSIFIED).astype(object),
+        return cls(logits.copy(), logits, correct, np.where(correct, NOT_BROKEN, MISCLASSIFIED).astype(object),
                    marg.astype(np.float64), np.zeros(n), np.zeros(n), np.zeros(n, np.int64))
 
     @property
@@ -84,40 +85,32 @@ def run_sequence(model: Classifier, read: Callable[[np.ndarray], np.ndarray], la
     y_all = torch.from_numpy(labels.astype(np.int64))
     with frozen_mode(model):
         for position, member in enumerate(members):
-            atk = build_attack(member, model, norm, eps, model.num_classes)
-            cost = budget(member, model.num_classes)
-            label = member.name
+            attack = build_attack(member, model, norm, eps, model.num_classes)
             start = time.perf_counter()
             for restart in range(restarts(member)):
-                active = state.active
-                with progress.bar(int(active.sum()), f"{label} {norm} eps={eps:.4g}", "pt") as bar:
-                    for lo in range(0, len(labels), batch_size):  # batches = fixed blocks of positions
-                        idx = lo + np.flatnonzero(active[lo:lo + batch_size])
-                        if not len(idx):
-                            continue
-                        seed = derive_seed(*seed_parts, position, label, restart, ",".join(map(str, ids[idx])))
-                        _attack_batch(model, atk, member.spec.minimum_norm, read(idx), y_all[idx], ids[idx], idx,
-                                      norm, eps, label, seed, state, device)
-                        state.queries[idx] += cost
+                todo = np.flatnonzero(state.active)
+                with progress.bar(len(todo), f"{member.name} {norm} eps={eps:.4g}", "pt") as bar:
+                    for lo in range(0, len(todo), batch_size):
+                        idx = todo[lo:lo + batch_size]
+                        x = to_tensor(read(idx), device).contiguous()
+                        y = y_all[idx].to(device)
+                        noise = PointNoise((*seed_parts, position, member.name, restart), ids[idx])
+                        outcome = attack(x, y, torch.from_numpy(state.clean[idx]).to(device), noise)
+                        _record(state, idx, outcome, x, y, norm, eps, member, ids[idx])
                         bar.update(len(idx))
-            state.seconds[f"{position}:{label}"] = time.perf_counter() - start
+            state.seconds[f"{position}:{member.name}"] = time.perf_counter() - start
     return state
 
 
-def _attack_batch(model, atk, minimum_norm, images, y, ids, idx, norm, eps, label, seed, state, device) -> None:
-    x = to_tensor(images, device).contiguous()  # torchattacks uses .view() on inputs and their gradients
-    y = y.to(device)
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        if hasattr(atk, "seed"):
-            atk.seed = seed
-        x_adv = atk(x, y).detach()
-    if minimum_norm:  # a minimum-norm attack's example outside the ball is a failure at this eps
-        x_adv = _inside_ball(x_adv, x, norm, eps)
-    linf, l2 = verify_examples(x_adv, x, norm, eps, label, ids)
-    with torch.no_grad():
-        logits = model(x_adv).float()
+def _record(state: PointState, idx: np.ndarray, outcome: Outcome, x: torch.Tensor, y: torch.Tensor, norm: str,
+            eps: float, member: AttackConfig, ids: np.ndarray) -> None:
+    """Check the examples of one batch and keep, per point, a fooling one or a candidate with a lower margin."""
+    x_adv, logits = outcome.x_adv.detach(), outcome.logits.detach().float()
+    if member.spec.minimum_norm:  # a minimum-norm attack's example outside the ball is a failure at this eps
+        inside = _inside_ball(x_adv, x, norm, eps)
+        x_adv = torch.where(inside.view(-1, *[1] * (x.dim() - 1)), x_adv, x)
+        logits = torch.where(inside[:, None], logits, torch.from_numpy(state.clean[idx]).to(logits.device))
+    linf, l2 = verify_examples(x_adv, x, norm, eps, member.name, ids)
     marg = margins(logits, y).cpu().numpy().astype(np.float64)
     fooled = (logits.argmax(dim=1) != y).cpu().numpy()
     better = fooled | (marg < state.margin[idx])
@@ -125,11 +118,11 @@ def _attack_batch(model, atk, minimum_norm, images, y, ids, idx, norm, eps, labe
     state.logits[take] = logits.cpu().numpy()[better]
     state.margin[take] = marg[better]
     state.linf[take], state.l2[take] = linf[better], l2[better]
-    state.broken_by[idx[fooled]] = label
+    state.broken_by[idx[fooled]] = member.name
+    state.queries[idx] += outcome.queries.cpu().numpy()
 
 
 def _inside_ball(x_adv: torch.Tensor, x: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
     delta = (x_adv - x).flatten(1)
     size = delta.abs().amax(dim=1) if norm == "Linf" else delta.norm(dim=1)
-    keep = (size <= eps).view(-1, *[1] * (x.dim() - 1))
-    return torch.where(keep, x_adv, x)
+    return size <= eps

@@ -1,30 +1,38 @@
-"""The attack registry over torchattacks: names, supported norms, protocol defaults (all in DEFAULTS) and builders.
+"""The attack registry: names, supported norms, protocol defaults (all in DEFAULTS), references and builders.
 
-An attack spec is `NAME[?key=value&key=value]`; `A+B+C` is a sequence evaluated as a per-point worst case;
-`autoattack` and `autoattack-rand` expand to the sequences of the original AutoAttack (Croce & Hein 2020),
-"standard" and "rand" versions, built from torchattacks' APGD, APGDT, FAB and Square with the original
-settings (100 iterations, 9 target classes or K-1 when K < 10, Square 5000 queries without rescaling).
-`torchattacks.AutoAttack` itself (10 iterations, K-1 targets) is never used under that name.
+An attack spec is `NAME[?key=value&key=value]`; `A+B+C` is a sequence evaluated as a per-point worst case.
+Composites expand to sequences: `autoattack` and `autoattack-rand` to the original AutoAttack (Croce & Hein 2020),
+"standard" and "rand" versions, with the original settings (100 iterations, 9 target classes or K-1 when K < 10,
+Square 5000 queries without rescaling); `aa-fast` to APGD-CE then APGD-T on MALT's targets (Melamed, Yehudai & Shamir
+2024). `torchattacks.AutoAttack` itself (10 iterations, K-1 targets) is never used under any of these names.
+
+Every attack is an `AttackFn` (base.py): APGD, PGD and Square are implemented here (apgd.py, pgd.py, square.py) so
+that each point draws its random numbers from its own stream and leaves once fooled; FGSM, CW and FAB-T, which draw
+nothing at random, are torchattacks' (adapter.py).
 """
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 import torchattacks
 from torch import nn
 
 from robustbench_local.errors import SpecError
 
+from .adapter import Torchattacks, fab_targeted
+from .apgd import apgd_attack, targeted_attack
+from .base import AttackFn
+from .pgd import PGD
+from .square import Square
 from .threat import parse_eps
 
 # Protocol defaults of the literature, the one place they are written.
-# pgd: Madry et al. 2018 (random start, step size 2.5 * eps / steps); apgd-*, fab-t, square: AutoAttack
-# "standard" (Croce & Hein 2020); cw: torchattacks' CW with more steps (no binary search over c).
+# pgd: Madry et al. 2018 (random start, step size 2.5 * eps / steps); apgd-*, fab-t, square: AutoAttack "standard"
+# (Croce & Hein 2020); apgd-malt: MALT (Melamed et al. 2024: the `targets` classes with the smallest linearised
+# distance among the `candidates` classes with the largest logits, APGD-T's 100 iterations each); cw: torchattacks'
+# CW with more steps (no binary search over c).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fgsm": {"targeted": "none"},
     "pgd": {"steps": 10, "step_size": "auto", "restarts": 1, "targeted": "none"},
@@ -32,28 +40,43 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "apgd-ce": {"steps": 100, "restarts": 1, "rho": 0.75, "eot_iter": 1},
     "apgd-dlr": {"steps": 100, "restarts": 1, "rho": 0.75, "eot_iter": 1},
     "apgd-t": {"steps": 100, "restarts": 1, "targets": 9, "rho": 0.75, "eot_iter": 1},
+    "apgd-malt": {"steps": 100, "restarts": 1, "targets": 5, "candidates": 100, "rho": 0.75, "eot_iter": 1},
     "fab-t": {"steps": 100, "restarts": 1, "targets": 9, "alpha_max": 0.1, "eta": 1.05, "beta": 0.9},
     "square": {"queries": 5000, "restarts": 1, "p_init": 0.8},
 }
-COMPOSITES: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
-    "autoattack": (("apgd-ce", {}), ("apgd-t", {}), ("fab-t", {}), ("square", {})),
-    "autoattack-rand": (("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})),
-}
 TARGETED_MODES = ("none", "random", "least-likely")
 PGD_STEP_FACTOR = 2.5
-MIN_CLASSES = {"apgd-dlr": 3, "apgd-t": 4}  # DLR uses the 3rd, targeted DLR the 4th largest logit
+MIN_CLASSES = {"apgd-dlr": 3, "apgd-t": 4, "apgd-malt": 4}  # DLR uses the 3rd, targeted DLR the 4th largest logit
+
+
+@dataclass(frozen=True)
+class Composite:
+    """A named attack sequence and where it comes from."""
+
+    members: tuple[tuple[str, dict[str, Any]], ...]
+    summary: str
+
+
+COMPOSITES: dict[str, Composite] = {
+    "autoattack": Composite((("apgd-ce", {}), ("apgd-t", {}), ("fab-t", {}), ("square", {})),
+                            "original AutoAttack, standard version (Croce & Hein 2020)"),
+    "autoattack-rand": Composite((("apgd-ce", {"eot_iter": 20}), ("apgd-dlr", {"eot_iter": 20})),
+                                 "original AutoAttack, rand version for stochastic models (Croce & Hein 2020)"),
+    "aa-fast": Composite((("apgd-ce", {}), ("apgd-malt", {})),
+                         "fast protocol: APGD-CE, then APGD-T on MALT's targets, no FAB-T or Square (Melamed, "
+                         "Yehudai & Shamir 2024, 'MALT Powers Up Adversarial Attacks')"),
+}
 
 
 @dataclass(frozen=True)
 class AttackDef:
-    """One registered attack: norms, kind, whether it draws random numbers, builder and per-point budget."""
+    """One registered attack: norms, kind, whether it draws random numbers, and its builder."""
 
     name: str
     norms: tuple[str, ...]
     kind: str  # "gradient" or "black-box"
     random: bool  # restarts only make sense for attacks with random starts
-    build: Callable[[nn.Module, str, float, dict[str, Any], int], torchattacks.Attack]
-    budget: Callable[[dict[str, Any]], int]  # nominal model passes (iterations or queries) per point per restart
+    build: Callable[[nn.Module, str, float, dict[str, Any], int], AttackFn]
     minimum_norm: bool
     summary: str
 
@@ -77,88 +100,67 @@ def _targets(cfg: dict[str, Any], num_classes: int) -> int:
     return max(1, min(int(cfg["targets"]), num_classes - 1))
 
 
-def _set_targeted(atk: torchattacks.Attack, mode: str) -> torchattacks.Attack:
-    if mode == "random":
-        atk.set_mode_targeted_random(quiet=True)
-    elif mode == "least-likely":
-        atk.set_mode_targeted_least_likely(quiet=True)
-    return atk
-
-
 def _fgsm(model, norm, eps, cfg, k):
-    return _set_targeted(torchattacks.FGSM(model, eps=eps), cfg["targeted"])
+    return Torchattacks(lambda m: torchattacks.FGSM(m, eps=eps), model, cfg["targeted"])
 
 
 def _pgd(model, norm, eps, cfg, k):
     steps = int(cfg["steps"])
     alpha = PGD_STEP_FACTOR * eps / steps if cfg["step_size"] == "auto" else float(cfg["step_size"])
-    cls = torchattacks.PGD if norm == "Linf" else torchattacks.PGDL2
-    return _set_targeted(cls(model, eps=eps, alpha=alpha, steps=steps, random_start=True), cfg["targeted"])
+    return PGD(model, norm, eps, alpha, steps, cfg["targeted"])
 
 
 def _cw(model, norm, eps, cfg, k):
-    atk = torchattacks.CW(model, c=float(cfg["c"]), kappa=float(cfg["kappa"]), steps=int(cfg["steps"]),
-                          lr=float(cfg["lr"]))
-    return _set_targeted(atk, cfg["targeted"])
+    return Torchattacks(lambda m: torchattacks.CW(m, c=float(cfg["c"]), kappa=float(cfg["kappa"]),
+                                                  steps=int(cfg["steps"]), lr=float(cfg["lr"])), model, cfg["targeted"])
 
 
 def _apgd(loss: str):
     def build(model, norm, eps, cfg, k):
-        return torchattacks.APGD(model, norm=norm, eps=eps, steps=int(cfg["steps"]), n_restarts=1, loss=loss,
-                                 eot_iter=int(cfg["eot_iter"]), rho=float(cfg["rho"]), seed=0)
+        return apgd_attack(model, norm, eps, int(cfg["steps"]), loss, float(cfg["rho"]), int(cfg["eot_iter"]))
     return build
 
 
 def _apgd_t(model, norm, eps, cfg, k):
-    atk = torchattacks.APGDT(model, norm=norm, eps=eps, steps=int(cfg["steps"]), n_restarts=1,
-                             eot_iter=int(cfg["eot_iter"]), rho=float(cfg["rho"]), n_classes=k, seed=0)
-    atk.n_target_classes = _targets(cfg, k)
-    return atk
+    return targeted_attack(model, norm, eps, int(cfg["steps"]), float(cfg["rho"]), int(cfg["eot_iter"]),
+                           _targets(cfg, k))
+
+
+def _apgd_malt(model, norm, eps, cfg, k):
+    return targeted_attack(model, norm, eps, int(cfg["steps"]), float(cfg["rho"]), int(cfg["eot_iter"]),
+                           _targets(cfg, k), candidates=int(cfg["candidates"]))
 
 
 def _fab_t(model, norm, eps, cfg, k):
-    atk = torchattacks.FAB(model, norm=norm, eps=eps, steps=int(cfg["steps"]), n_restarts=1,
-                           alpha_max=float(cfg["alpha_max"]), eta=float(cfg["eta"]), beta=float(cfg["beta"]),
-                           multi_targeted=True, n_classes=k, seed=0)
-    atk.n_target_classes = _targets(cfg, k)
-    return atk
+    return fab_targeted(model, norm, eps, int(cfg["steps"]), float(cfg["alpha_max"]), float(cfg["eta"]),
+                        float(cfg["beta"]), _targets(cfg, k), k)
 
 
 def _square(model, norm, eps, cfg, k):
-    return torchattacks.Square(model, norm=norm, eps=eps, n_queries=int(cfg["queries"]), n_restarts=1,
-                               p_init=float(cfg["p_init"]), loss="margin", resc_schedule=False, seed=0)
-
-
-def _steps(cfg):
-    return int(cfg["steps"]) * int(cfg.get("eot_iter", 1)) * int(cfg.get("_targets", 1))
+    return Square(model, norm, eps, int(cfg["queries"]), float(cfg["p_init"]))
 
 
 ATTACKS: dict[str, AttackDef] = {a.name: a for a in (
-    AttackDef("fgsm", ("Linf",), "gradient", False, _fgsm, lambda c: 1, False,
+    AttackDef("fgsm", ("Linf",), "gradient", False, _fgsm, False,
               "FGSM, one signed-gradient step of size eps (Goodfellow et al. 2015)"),
-    AttackDef("pgd", ("Linf", "L2"), "gradient", True, _pgd, _steps, False,
-              "PGD with random start, step 2.5*eps/steps (Madry et al. 2018); L2 via PGDL2"),
-    AttackDef("cw", ("L2",), "gradient", False, _cw, _steps, True,
+    AttackDef("pgd", ("Linf", "L2"), "gradient", True, _pgd, False,
+              "PGD with random start, step 2.5*eps/steps (Madry et al. 2018); a point stops once fooled"),
+    AttackDef("cw", ("L2",), "gradient", False, _cw, True,
               "Carlini-Wagner L2 (fixed c, no binary search); counts only examples within eps"),
-    AttackDef("apgd-ce", ("Linf", "L2"), "gradient", True, _apgd("ce"), _steps, False,
+    AttackDef("apgd-ce", ("Linf", "L2"), "gradient", True, _apgd("ce"), False,
               "APGD on cross-entropy (Croce & Hein 2020)"),
-    AttackDef("apgd-dlr", ("Linf", "L2"), "gradient", True, _apgd("dlr"), _steps, False,
+    AttackDef("apgd-dlr", ("Linf", "L2"), "gradient", True, _apgd("dlr"), False,
               "APGD on the DLR loss (needs >= 3 classes)"),
-    AttackDef("apgd-t", ("Linf", "L2"), "gradient", True, _apgd_t, _steps, False,
+    AttackDef("apgd-t", ("Linf", "L2"), "gradient", True, _apgd_t, False,
               "APGD on targeted DLR, the top-9 (or K-1) classes as targets"),
-    AttackDef("fab-t", ("Linf", "L2"), "gradient", True, _fab_t, _steps, False,
+    AttackDef("apgd-malt", ("Linf", "L2"), "gradient", True, _apgd_malt, False,
+              "APGD on targeted DLR towards MALT's targets: the classes t with the smallest (z_y - z_t) / "
+              "||grad z_y - grad z_t||_* among the top candidates (Melamed, Yehudai & Shamir 2024)"),
+    AttackDef("fab-t", ("Linf", "L2"), "gradient", True, _fab_t, False,
               "targeted FAB, the top-9 (or K-1) classes as targets (Croce & Hein 2020)"),
-    AttackDef("square", ("Linf", "L2"), "black-box", True, _square, lambda c: int(c["queries"]), False,
+    AttackDef("square", ("Linf", "L2"), "black-box", True, _square, False,
               "Square attack, score-based black box, 5000 queries (Andriushchenko et al. 2020)"),
 )}
-
-
-def budget(member: AttackConfig, num_classes: int) -> int:
-    """Nominal model passes one restart of `member` spends on a point (iterations x EOT x targets, or queries)."""
-    cfg = dict(member.config)
-    if "targets" in cfg:
-        cfg["_targets"] = _targets(cfg, num_classes)
-    return member.spec.budget(cfg)
 
 
 def restarts(member: AttackConfig) -> int:
@@ -166,15 +168,13 @@ def restarts(member: AttackConfig) -> int:
     return int(member.config.get("restarts", 1)) if member.spec.random else 1
 
 
-def build_attack(member: AttackConfig, model: nn.Module, norm: str, eps: float,
-                 num_classes: int) -> torchattacks.Attack:
-    """The torchattacks object for one member (torchattacks' mode-change messages are silenced)."""
+def build_attack(member: AttackConfig, model: nn.Module, norm: str, eps: float, num_classes: int) -> AttackFn:
+    """The attack function for one member."""
     needed = MIN_CLASSES.get(member.name, 2)
     if num_classes < needed:
         raise SpecError(f"attack {member.name} needs at least {needed} classes (its loss compares sorted logits), "
                         f"the model has {num_classes}; use apgd-ce, pgd or square")
-    with contextlib.redirect_stdout(io.StringIO()):
-        return member.spec.build(model, norm, eps, member.config, num_classes)
+    return member.spec.build(model, norm, eps, member.config, num_classes)
 
 
 def _parse_value(key: str, text: str, default: Any) -> Any:
@@ -225,7 +225,7 @@ def parse_sequence(text: str, overrides: Mapping[str, Any] = {}) -> list[AttackC
         own = _query(query)
         settings = {**{k: str(v) for k, v in overrides.items() if v is not None}, **own}
         if name in COMPOSITES:
-            parts = COMPOSITES[name]
+            parts = COMPOSITES[name].members
             known = {k for member, _ in parts for k in DEFAULTS[member]}
             unknown = set(own) - known
             if unknown:
@@ -259,15 +259,7 @@ def describe() -> list[tuple[str, str]]:
     for a in ATTACKS.values():
         settings = ", ".join(f"{k}={v}" for k, v in DEFAULTS[a.name].items())
         rows.append((a.name, f"{a.summary} [{'/'.join(a.norms)}; {a.kind}; {settings}]"))
-    for name, parts in COMPOSITES.items():
-        seq = " -> ".join(m + "".join(f"?{k}={v}" for k, v in base.items()) for m, base in parts)
-        version = name.removeprefix("autoattack").strip("-") or "standard"
-        rows.append((name, f"original AutoAttack {version} version, per-point worst case: {seq}"))
+    for name, composite in COMPOSITES.items():
+        seq = " -> ".join(m + "".join(f"?{k}={v}" for k, v in base.items()) for m, base in composite.members)
+        rows.append((name, f"{composite.summary}; per-point worst case: {seq}"))
     return rows
-
-
-def margins(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """z_y - max_{k != y} z_k per row (negative = misclassified)."""
-    true = logits.gather(1, labels[:, None])[:, 0]
-    other = logits.scatter(1, labels[:, None], float("-inf")).amax(dim=1)
-    return true - other

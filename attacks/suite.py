@@ -2,11 +2,12 @@
 
 Records are `classification_records` of the recorded example per point (see engine.PointState) plus
 `clean_correct`, `attack_success`, `broken_by` (attack name, 'clean' for misclassified points, '' for robust),
-`perturbation_linf`, `perturbation_l2` and `queries` (nominal model passes spent: iterations x EOT x targets, or
-Square queries, summed over the attacks and restarts that ran on the point). Metrics: the calibration metrics
-of BaseSuite on those examples (raw and `_ts` with the clean-fitted temperature), plus `robust_acc`,
-`clean_acc`, `attack_success_rate` (broken / clean-correct; its `n` counts the clean-correct points),
-`max_perturbation_linf|l2`, `zero_grad_share` (`n`: the points checked),
+`perturbation_linf`, `perturbation_l2` and `queries` (the model passes, forward plus backward, the point received
+from the attacks and restarts that ran on it, counted; a point stops receiving them once broken). Metrics: the
+calibration metrics of BaseSuite on those examples (raw and `_ts` with the clean-fitted temperature), plus
+`robust_acc`, `clean_acc`, `attack_success_rate` (broken / clean-correct; its `n` counts the clean-correct points),
+`mean_queries` (queries per point, over all points), `max_perturbation_linf|l2`, `zero_grad_share` (`n`: the points
+checked),
 and sanity flags as rows `flag_<name>` with value 0 or 1 (attacks/checks.py says what each means).
 
 Eps sweeps reuse work: the outcome at eps_k starts from the outcome at the next smaller eps of the same sweep
@@ -95,7 +96,6 @@ class AttackSuite(BaseSuite):
                     _optional_int),
     )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
-    batch_dependent = True  # torchattacks draws random starts per batch
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,8/255,0.1"}
 
     def _overrides(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +175,8 @@ class AttackSuite(BaseSuite):
                  for name, (value, low, high) in intervals.items()]
         checks = records.info["checks"]  # records written before the count was kept: the check's cap (exact unsharded)
         checked = checks.get("zero_grad_points", min(CHECK_POINTS, int(clean.sum())))
-        extra = {"max_perturbation_linf": (float(table["perturbation_linf"].max()) if n else np.nan, n),
+        extra = {"mean_queries": (float(table["queries"].mean()) if n else np.nan, n),
+                 "max_perturbation_linf": (float(table["perturbation_linf"].max()) if n else np.nan, n),
                  "max_perturbation_l2": (float(table["perturbation_l2"].max()) if n else np.nan, n),
                  "zero_grad_share": (checks["zero_grad_share"], checked)}
         extra.update({f"flag_{k}": (v, n) for k, v in self._flags(records).items()})

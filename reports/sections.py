@@ -7,7 +7,8 @@ from .table import MISSING, Table
 
 CLEAN_METRICS = ("acc", "nll", "nll_ts", "brier_sum", "brier_sum_ts", "ece_15_equal_width", "ece_15_equal_width_ts",
                  "ece_15_equal_mass", "ece_15_equal_mass_ts", "mce", "mce_ts", "classwise_ece", "classwise_ece_ts")
-ATTACK_METRICS = (("robust acc", "robust_acc"), ("attack success rate", "attack_success_rate"),
+ATTACK_METRICS = (("robust acc", "robust_acc"), ("model passes / point", "mean_queries"),
+                  ("attack success rate", "attack_success_rate"),
                   ("ECE raw", "ece_15_equal_width"), ("ECE temp-scaled", "ece_15_equal_width_ts"),
                   ("max ‖δ‖∞", "max_perturbation_linf"))
 CORRUPTION_SUMMARY = (("mean corruption acc", "mean_corruption_acc"), ("mean ECE raw", "mean_ece_15_equal_width"),

@@ -42,7 +42,7 @@ def test_cli_pgd_sweep_on_the_builtin_model(tmp_path):
 def test_cli_every_attack_runs(tmp_path, model):
     torch.manual_seed(0)  # random-init torchvision weights are drawn in this process: fix the clean-correct points
     attacks = "fgsm,pgd?steps=2,apgd-ce?steps=2,apgd-dlr?steps=2,apgd-t?steps=2&targets=2,fab-t?steps=2&targets=2," \
-              "square?queries=5,autoattack?steps=2&queries=5,autoattack-rand?steps=2"
+              "square?queries=5,autoattack?steps=2&queries=5,autoattack-rand?steps=2,aa-fast?steps=2"
     result = _invoke("evaluate", model, "--data", "builtin:digits", "--suite",
                      "attacks", "--attack", attacks, "--eps", "4/255", "--limit", "20", "--calibration-data", "none",
                      "--out", str(tmp_path / "tv"))
@@ -52,7 +52,7 @@ def test_cli_every_attack_runs(tmp_path, model):
                  "--calibration-data", "none", "--out", str(tmp_path / "tv2"))
     assert l2.exit_code == 0, l2.output
     metrics = pd.read_csv(tmp_path / "tv" / "metrics.csv")
-    assert len(set(metrics[metrics.metric == "robust_acc"].condition)) == 9
+    assert len(set(metrics[metrics.metric == "robust_acc"].condition)) == 10
     records = load_run(tmp_path / "tv").records
     assert records.clean_correct.sum() > 0 and (records.queries[records.clean_correct] > 0).all()
 
@@ -60,6 +60,7 @@ def test_cli_every_attack_runs(tmp_path, model):
 def test_cli_lists_attacks_and_rejects_bad_input(tmp_path):
     listing = _invoke("list", "attacks")
     assert listing.exit_code == 0 and "autoattack" in listing.output and "apgd-t" in listing.output
+    assert "aa-fast" in listing.output and "MALT" in listing.output
     for bad in (["--attack", "nope"], ["--attack", "cw"], ["--eps", "-1"], ["--norm", "L7"]):
         result = CliRunner().invoke(cli, ["evaluate", "builtin:digits-cnn", "--data", "builtin:digits", "--suite",
                                           "attacks", "--limit", "2", "--out", str(tmp_path / "bad"), *bad])

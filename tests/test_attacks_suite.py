@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from robustbench_local.attacks import registry
+from robustbench_local.attacks.base import Outcome
 from robustbench_local.attacks.engine import PointState, run_sequence
 from robustbench_local.attacks.registry import parse_sequence
 from robustbench_local.attacks.threat import AttackContractError
@@ -127,10 +128,11 @@ def test_seeded_runs_are_reproducible(mlp, subset, tmp_path):
 def test_contract_violations_stop_the_run(digits_model, subset, monkeypatch, norm, eps):
     class Escape:
         def __init__(self, model, norm, eps, cfg, k):
-            self.eps = eps
+            self.model, self.eps = model, eps
 
-        def __call__(self, x, y):
-            return (x + 1.5 * self.eps).clamp(0, 1) if norm == "Linf" else x * 0 + 0.5
+        def __call__(self, x, y, clean_logits, noise):
+            x_adv = (x + 1.5 * self.eps).clamp(0, 1) if norm == "Linf" else x * 0 + 0.5
+            return Outcome(x_adv, self.model(x_adv), torch.ones(len(x), dtype=torch.int64))
 
     monkeypatch.setitem(registry.ATTACKS, "pgd", dataclasses.replace(registry.ATTACKS["pgd"], build=Escape))
     state = PointState.from_clean(digits_model.predict(subset.images), subset.labels)
@@ -148,8 +150,8 @@ def test_model_mode_and_batchnorm_buffers_unchanged(digits_model, subset):
     modes = {name: m.training for name, m in model.named_modules()}
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     state = PointState.from_clean(clean, subset.labels)
-    run_sequence(model, subset.read, subset.labels, subset.ids, parse_sequence("pgd?steps=2+apgd-ce?steps=2"),
-                 "L2", 0.5, state, (0, "t"), 16)
+    members = parse_sequence("pgd?steps=2+apgd-ce?steps=2+fab-t?steps=2&targets=2+cw?steps=2")
+    run_sequence(model, subset.read, subset.labels, subset.ids, members, "L2", 0.5, state, (0, "t"), 16)
     assert {name: m.training for name, m in model.named_modules()} == modes
     for k, v in model.state_dict().items():
         assert torch.equal(v, buffers[k]), k

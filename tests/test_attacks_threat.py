@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from robustbench_local.attacks.registry import ATTACKS, DEFAULTS, budget, check_norm, describe, parse_sequence, restarts
+from robustbench_local.attacks.registry import ATTACKS, COMPOSITES, DEFAULTS, check_norm, describe, parse_sequence, restarts
 from robustbench_local.attacks.threat import AttackContractError, parse_eps, parse_norm, perturbation_norms, verify_examples
 
 from robustbench_local.errors import RBLError, SpecError
@@ -66,10 +66,12 @@ def test_autoattack_expands_to_the_original_standard_version():
     assert cfg["apgd-t"]["steps"] == 100 and cfg["apgd-t"]["targets"] == 9
     assert cfg["fab-t"]["steps"] == 100 and cfg["fab-t"]["targets"] == 9
     assert cfg["square"]["queries"] == 5000
-    # 9 targets x 100 iterations per point; K - 1 targets when K < 10
-    assert budget(members[1], 10) == 900 and budget(members[1], 4) == 300
     rand = parse_sequence("autoattack-rand")
     assert [(m.name, m.config["eot_iter"]) for m in rand] == [("apgd-ce", 20), ("apgd-dlr", 20)]
+    fast = parse_sequence("aa-fast")
+    assert [m.name for m in fast] == ["apgd-ce", "apgd-malt"]
+    assert fast[1].config == {"steps": 100, "restarts": 1, "targets": 5, "candidates": 100, "rho": 0.75, "eot_iter": 1}
+    assert parse_sequence("aa-fast?targets=3&steps=20")[1].config["targets"] == 3
 
 
 def test_settings_overrides_and_errors():
@@ -85,7 +87,7 @@ def test_settings_overrides_and_errors():
     with pytest.raises(SpecError, match="L2 only"):
         check_norm(parse_sequence("cw"), "Linf", "cw")
     assert set(DEFAULTS) == set(ATTACKS)
-    assert {name for name, _ in describe()} == {*ATTACKS, "autoattack", "autoattack-rand"}
+    assert {name for name, _ in describe()} == {*ATTACKS, *COMPOSITES} >= {"autoattack", "autoattack-rand", "aa-fast"}
 
 
 def test_dlr_attacks_refuse_too_few_classes():
