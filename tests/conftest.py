@@ -27,3 +27,15 @@ def digits_model():
     from robustbench_local import load_model
 
     return load_model("builtin:digits-cnn")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module: attacks make many small tensor ops, and more threads oversubscribe a busy
+    2-core machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,13 +9,7 @@ from click.testing import CliRunner
 from robustbench_local import load_run
 from robustbench_local.cli import cli
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _invoke(*args: str):

@@ -14,13 +14,7 @@ from torch import nn
 from robustbench_local import Classifier, evaluate, load_model
 from robustbench_local.models.classifier import to_tensor
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

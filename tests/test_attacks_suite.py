@@ -19,14 +19,7 @@ from torch import nn
 from robustbench_local import Classifier, evaluate
 from robustbench_local.models.classifier import frozen_mode
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Attacks make many small tensor ops; one intra-op thread avoids oversubscription on a busy 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
