@@ -88,10 +88,12 @@ def run_sequence(model: Classifier, read: Callable[[np.ndarray], np.ndarray], la
             attack = build_attack(member, model, norm, eps, model.num_classes)
             start = time.perf_counter()
             for restart in range(restarts(member)):
-                todo = np.flatnonzero(state.active)
-                with progress.bar(len(todo), f"{member.name} {norm} eps={eps:.4g}", "pt") as bar:
-                    for lo in range(0, len(todo), batch_size):
-                        idx = todo[lo:lo + batch_size]
+                active = state.active
+                with progress.bar(int(active.sum()), f"{member.name} {norm} eps={eps:.4g}", "pt") as bar:
+                    for lo in range(0, len(active), batch_size):  # fixed blocks of positions: a batch holds the same
+                        idx = lo + np.flatnonzero(active[lo:lo + batch_size])  # points however the run is sharded
+                        if not len(idx):
+                            continue
                         x = to_tensor(read(idx), device).contiguous()
                         y = y_all[idx].to(device)
                         noise = PointNoise((*seed_parts, position, member.name, restart), ids[idx])
