@@ -21,14 +21,17 @@ def print_headline(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> None:
     """Each suite's headline metrics per condition with 95% bootstrap intervals; several runs side by side."""
     frames = {"value [95% CI]": runs} if isinstance(runs, pd.DataFrame) else runs
     cells: dict[tuple, dict[str, str]] = {}
+    counts: dict[tuple, dict[str, int]] = {}  # n per run: a ratio's denominator can differ between models
     for column, metrics in frames.items():
         for _, r in metrics[metrics.apply(_is_headline, axis=1)].iterrows():
-            cells.setdefault((r.suite, r.condition, r.metric, int(r.n)), {})[column] = \
-                format_value(r.value, r.ci_low, r.ci_high)
+            key = (r.suite, r.condition, r.metric)
+            cells.setdefault(key, {})[column] = format_value(r.value, r.ci_low, r.ci_high)
+            counts.setdefault(key, {})[column] = int(r.n)
     if not cells:
         return
     header = ("suite", "condition", "metric", *frames, "n")
-    rows = [(s, c, m, *(v.get(col, "") for col in frames), str(n)) for (s, c, m, n), v in cells.items()]
+    rows = [(*key, *(v.get(col, "") for col in frames), " / ".join(map(str, dict.fromkeys(counts[key].values()))))
+            for key, v in cells.items()]
     widths = [max(len(str(x[i])) for x in [*rows, header]) for i in range(len(header))]
     for line in [header, tuple("-" * w for w in widths), *rows]:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
