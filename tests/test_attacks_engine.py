@@ -62,7 +62,8 @@ def test_malt_distance_is_the_exact_distance_to_the_boundary_of_a_linear_model()
         assert bool(logits[0, int(target)] > logits[0, 0]) is flips
 
 
-@pytest.mark.parametrize("norm,eps,loss", [("Linf", 0.15, "ce"), ("L2", 1.5, "dlr"), ("Linf", 0.15, "dlr-targeted")])
+@pytest.mark.parametrize("norm,eps,loss", [("Linf", 0.15, "ce"), ("Linf", 0.15, "dlr-targeted"), ("L2", 1.5, "ce"),
+                                           ("L2", 1.5, "dlr"), ("L2", 1.5, "dlr-targeted")])
 def test_apgd_follows_the_reference_implementation_from_the_same_start(robust_model, digits_test, norm, eps, loss):
     """pyautoattack's APGD single run and ours, started from the same noise: the same points are fooled and the
     unbroken points end at the same best iterate (ours drops fooled points early, which changes nothing else)."""

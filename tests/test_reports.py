@@ -18,6 +18,7 @@ from robustbench_local.reports.build import write_report
 from robustbench_local.api import run_spec
 from robustbench_local.cli import cli
 from robustbench_local.progress import Progress
+from robustbench_local.results import RunResult
 from robustbench_local.runner import EvalSpec
 
 SUITES = ["clean", "attacks", "corruptions", "ood"]
@@ -181,3 +182,20 @@ def test_cli_report_bad_input_is_one_line_exit_2(runs, tmp_path, args, message):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert message in result.output and result.output.strip().count("\n") == 0
+
+
+def test_attack_table_shows_model_passes_beside_robust_accuracy(runs, two_run_report):
+    """`mean_queries` (model passes per point, counted) sits in the column after robust accuracy, and it is the mean
+    of the records' per-point counts (misclassified points count 0)."""
+    label, run_dir = "builtin:digits-cnn-at", runs["builtin:digits-cnn-at"]
+    lines = (two_run_report / "report.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| model | attack | norm | ε |"))
+    assert [c.strip() for c in lines[start].strip("|").split("|")][4:6] == ["robust acc", "model passes / point"]
+    row = next(line for line in lines[start:] if line.startswith(f"| {label} | pgd | Linf | 8/255 |"))
+    cell = [c.strip() for c in row.strip("|").split("|")][5]
+    assert cell == _expected(run_dir, "attacks", "mean_queries", "pgd:Linf:8/255")
+    records = RunResult(run_dir).records
+    attacked = records[(records.suite == "attacks") & (records.condition == "pgd:Linf:8/255")]
+    assert float(cell) == pytest.approx(attacked.queries.mean(), abs=5e-4)
+    correct = attacked.clean_correct.astype(bool)
+    assert (attacked.queries[~correct] == 0).all() and (attacked.queries[correct] > 0).all()
