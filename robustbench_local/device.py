@@ -19,14 +19,13 @@ def pick_device(requested: str | None = None) -> torch.device:
 def processor() -> str:
     """The CPU as 'VENDOR family F model M (NAME)' from /proc/cpuinfo (Linux x86), else platform.processor()."""
     info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if not line.strip():
-                break  # the first processor's block
-            key, _, value = line.partition(":")
-            info[key.strip()] = value.strip()
-    except OSError:
-        pass
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""  # absent off Linux: platform's answer below
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor's block
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
     if "vendor_id" in info:
         return f"{info['vendor_id']} family {info.get('cpu family')} model {info.get('model')} ({info.get('model name')})"
     return platform.processor() or platform.machine()

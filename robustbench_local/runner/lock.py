@@ -11,7 +11,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -107,9 +107,8 @@ def _describe(record: str) -> str:
 
 
 def _record(fd: int, text: str) -> None:
-    """Replace the lock file's record (skipped where the file is read-only)."""
-    try:
+    """Replace the lock file's record. On a read-only run dir the record cannot be written: the flock alone holds the
+    lock there, and a waiting process names it without its holder."""
+    with suppress(OSError):
         os.ftruncate(fd, 0)
         os.pwrite(fd, text.encode(), 0)
-    except OSError:
-        pass
