@@ -18,6 +18,8 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
+
+from robustbench_local.metrics.contract import MetricSpec
 import torch
 
 from robustbench_local.models import Classifier
@@ -64,6 +66,15 @@ def zero_gradient_share(model: Classifier, images: np.ndarray, labels: np.ndarra
     flat = grad.flatten(1)
     bad = (flat == 0).all(dim=1) | ~torch.isfinite(flat).all(dim=1)
     return float(bad.float().mean())
+
+FLAG_SPECS = tuple(MetricSpec(f"flag_{name}", False, 0.0, 1.0, f"1 if the sanity check fired: {text}") for name, text in (
+    ("randomized", "logits change between repeated passes in eval mode (use autoattack-rand / EOT)."),
+    ("probability_output", "the model outputs probabilities (rows in [0, 1] summing to 1), not logits."),
+    ("zero_gradients", "more than ZERO_GRAD_SHARE of clean-correct points have a zero or non-finite input gradient."),
+    ("blackbox_beats_gradient", "a black-box attack after every gradient attack broke more than BLACKBOX_SHARE."),
+    ("robust_above_clean", "robust accuracy, or accuracy on the recorded examples, above clean accuracy."),
+    ("eps_not_decreasing", "robust accuracy rises with eps, or stays flat above 0 over an implausible sweep."),
+))
 
 
 def condition_flags(checks: dict, broken_by: np.ndarray, kinds: list[tuple[str, str]], robust_acc: float,

@@ -26,12 +26,13 @@ import pandas as pd
 
 from robustbench_local.errors import SpecError
 from robustbench_local.metrics import bootstrap
+from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
-from .checks import CHECK_POINTS, condition_flags, model_checks, sweep_flag
+from .checks import CHECK_POINTS, FLAG_SPECS, condition_flags, model_checks, sweep_flag
 from .engine import PointState, run_sequence
 from .registry import AttackConfig, check_norm, parse_sequence
 from .threat import check_radius, parse_eps, parse_norm
@@ -97,6 +98,19 @@ class AttackSuite(BaseSuite):
     )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,8/255,0.1"}
+    metric_specs = (
+        MetricSpec("robust_acc", True, 0.0, 1.0, "fraction of points that are clean-correct and that no attack of the "
+                   "sequence breaks within ‖δ‖ ≤ ε (per-point worst case; ε in [0,1] pixel units)."),
+        MetricSpec("clean_acc", True, 0.0, 1.0, "accuracy of the attacked points before any attack."),
+        MetricSpec("attack_success_rate", False, 0.0, 1.0, "broken / clean-correct (`n`: the clean-correct points)."),
+        MetricSpec("mean_queries", False, 0.0, float("inf"),
+                   "model passes (forward plus backward) per point that the attacks spent, over all points."),
+        MetricSpec("max_perturbation_linf", False, 0.0, 1.0, "largest L∞ norm of a recorded perturbation."),
+        MetricSpec("max_perturbation_l2", False, 0.0, float("inf"), "largest L2 norm of a recorded perturbation."),
+        MetricSpec("zero_grad_share", False, 0.0, 1.0, "share of the checked clean-correct points with an all-zero or "
+                   "non-finite input gradient of the margin loss."),
+        *FLAG_SPECS,
+    )
 
     def _overrides(self, options: dict[str, Any]) -> dict[str, Any]:
         return {k: options.get(k) for k in ("steps", "restarts") if options.get(k) is not None}

@@ -17,7 +17,7 @@ from .backends import get_backend
 from .engine import corrupted_batches, sample_seeds
 from .names import PARAM_SETS, check_params, parse_corruptions, parse_severities
 from .readers import variant_name
-from .summary import paired_rows, summary_rows
+from .summary import SPECS, paired_rows, summary_rows
 
 NOT_BIT_IDENTICAL = ("on-the-fly corruptions are not bit-identical to the released ImageNet-C / CIFAR-10-C files "
                      "(imagecorruptions reimplements motion blur, elastic, pixelate and frost, and skips the JPEG "
@@ -56,6 +56,7 @@ class CorruptionSuite(BaseSuite):
                     "auto", _workers_option),
     )
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
+    metric_specs = SPECS
     demo_options: ClassVar[dict[str, Any]] = {"corruptions": "common", "severities": "1,5"}  # 30 cheap 32-px tasks
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from robustbench_local.metrics import N_BOOT, Predictions, bootstrap_replicates, statistic_of
+from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.records import Records
 from robustbench_local.seeding import derive_seed
 
@@ -24,6 +25,22 @@ from .names import CATEGORIES, COMMON, SEVERITIES
 
 SUMMARY_KEY = "corruptions-summary"
 PAIRED_METRICS = ("acc", "ece_15_equal_width", "ece_15_equal_width_ts")  # what the summary averages or ratios
+SPECS = (
+    MetricSpec("mean_corruption_acc", True, 0.0, 1.0, "mean acc over the corruption × severity conditions evaluated "
+               "(condition `common`: the 15 common corruptions; also per category and per severity)."),
+    MetricSpec("mean_corruption_error", False, 0.0, 1.0, "1 − mean_corruption_acc over the 15 common corruptions."),
+    MetricSpec("mean_ece_15_equal_width", False, 0.0, 1.0,
+               "mean equal-width ECE over the common corruptions at one severity."),
+    MetricSpec("mean_ece_15_equal_width_ts", False, 0.0, 1.0,
+               "mean temperature-scaled equal-width ECE over the common corruptions at one severity."),
+    MetricSpec("ce_alexnet", False, 0.0, float("inf"), "CE_c = Σ_s E_{s,c} / Σ_s E^AlexNet_{s,c} over severities 1-5."),
+    MetricSpec("relative_ce_alexnet", False, float("-inf"), float("inf"),
+               "rCE_c = Σ_s (E_{s,c} − E_clean) / Σ_s (E^AlexNet_{s,c} − E^AlexNet_clean), E^AlexNet_clean = 0.4348."),
+    MetricSpec("mce_alexnet", False, 0.0, float("inf"), "mean of CE_c over the 15 common corruptions (needs "
+               "severities 1-5; AlexNet errors are from the released ImageNet-C)."),
+    MetricSpec("relative_mce_alexnet", False, float("-inf"), float("inf"),
+               "mean of rCE_c over the 15 common corruptions."),
+)
 
 
 def paired_rows(rows: list[dict], records: Records, variants: Mapping[str, Predictions], run_seed: object,
@@ -120,4 +137,4 @@ def summary_rows(metrics: pd.DataFrame) -> list[dict]:
     return rows
 
 
-__all__ = ["PAIRED_METRICS", "SUMMARY_KEY", "paired_rows", "summary_rows"]
+__all__ = ["PAIRED_METRICS", "SPECS", "SUMMARY_KEY", "paired_rows", "summary_rows"]

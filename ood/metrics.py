@@ -14,6 +14,7 @@ import numpy as np
 
 from robustbench_local.errors import DataError
 from robustbench_local.metrics.bootstrap import N_BOOT, chunk_rows, counts, resample_indices
+from robustbench_local.metrics.contract import MetricSpec
 
 TPR_LEVEL = 0.95
 
@@ -139,6 +140,21 @@ OOD_METRICS: dict[str, Callable[[Counts], np.ndarray]] = {
     "fpr_at_95tpr_ood": _fpr_at_95tpr_ood,
     "detection_error": _detection_error,
 }
+
+SPECS = (
+    MetricSpec("auroc", True, 0.0, 1.0, "P(score_ood > score_id) + ½ P(tie); OOD positive, score higher = more OOD."),
+    MetricSpec("aupr_in", True, 0.0, 1.0, "trapezoid area under precision-recall with ID positive (score negated)."),
+    MetricSpec("aupr_out", True, 0.0, 1.0, "trapezoid area under precision-recall with OOD positive."),
+    MetricSpec("ap_in", True, 0.0, 1.0, "step-wise average precision with ID positive (score negated)."),
+    MetricSpec("ap_out", True, 0.0, 1.0, "step-wise average precision with OOD positive."),
+    MetricSpec("fpr_at_95tpr_id", False, 0.0, 1.0, "fraction of OOD samples accepted at the smallest threshold that "
+               "keeps 95% of ID samples (ODIN/Energy papers' FPR@95)."),
+    MetricSpec("fpr_at_95tpr_ood", False, 0.0, 1.0, "fraction of ID samples flagged at the threshold that flags 95% "
+               "of OOD samples (OpenOOD v1.5)."),
+    MetricSpec("detection_error", False, 0.0, 0.5,
+               "min over thresholds of ½(P_ID(flagged) + P_OOD(not flagged))."),
+)
+assert [spec.name for spec in SPECS] == list(OOD_METRICS)
 
 
 def _checked(score: np.ndarray, is_ood: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ import pandas as pd
 from robustbench_local.data import DataSource, load_data, parse_data_spec
 from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import DataError, SpecError
+from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, ood_records
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
@@ -20,7 +21,7 @@ from .builtin_sets import OOD_SETS, SIZE
 from .cache import fitted, memo, representations
 from .detectors import DETECTORS, build, parse_detectors
 from .detectors.base import FIT_TRAIN, INPUT_GRADIENT
-from .metrics import OOD_METRICS, ood_metric_rows
+from .metrics import OOD_METRICS, SPECS, ood_metric_rows
 
 KINDS = ("near", "far")
 FIT_LIMIT = 50_000  # train images whose features a fitted detector holds, by default (N x D floats)
@@ -76,6 +77,9 @@ class OODSuite(BaseSuite):
     description = ("OOD detection: MSP, MSP-TS, MaxLogit, Energy, ODIN, Mahalanobis, KNN, ViM, ReAct, GEN, DICE, "
                    "ASH on --ood-data vs the ID test split (AUROC, AUPR, FPR@95TPR, near/far means)")
     headline = ("auroc_mean", "fpr_at_95tpr_id_mean")
+    metric_specs = (*SPECS, *(MetricSpec(f"{s.name}_mean", s.higher_is_better, s.low, s.high,
+                                         f"unweighted mean over the near (or far) OOD sets of {s.name}: {s.definition}")
+                              for s in SPECS))
     shardable = False  # a task scores the whole ID test split against the whole OOD set
     options = (
         SuiteOption("ood_data", "OOD sets: `builtin` or comma-separated data specs, each optionally near=/far=",

@@ -12,6 +12,7 @@ import pandas as pd
 from .data import DataSource
 from .errors import SpecError
 from .metrics import classification_metrics, predictions
+from .metrics.contract import MetricSpec
 from .models import Classifier
 from .progress import Progress
 from .records import Records
@@ -87,6 +88,7 @@ class Suite(Protocol):
     description: str
     options: tuple[SuiteOption, ...]
     headline: tuple[str, ...]
+    metric_specs: tuple[MetricSpec, ...]  # the metrics the suite adds to the core ones (metrics.contract)
     demo_options: dict[str, Any]
     shardable: bool  # False: the suite needs all samples of a condition at once (one shard per task)
     grouped: bool  # True: a shard runs all of the suite's conditions in one pass over its images
@@ -108,6 +110,7 @@ class BaseSuite:
 
     options: tuple[SuiteOption, ...] = ()
     headline: tuple[str, ...] = ("acc",)
+    metric_specs: tuple[MetricSpec, ...] = ()
     demo_options: dict[str, Any] = {}
     shardable: bool = True
     grouped: bool = False

@@ -14,6 +14,8 @@ import numpy as np
 from scipy import sparse
 from scipy.special import log_softmax
 
+from .contract import MetricSpec, temperature_scaled
+
 N_BINS = 15
 LOG_FLOOR = np.log(1e-12)  # nll clips p_y at 1e-12 only so that a zero probability gives a finite loss
 MASS_BLOCK = 16  # samples per block when locating the equal-mass cuts in a resampled sequence
@@ -203,6 +205,19 @@ METRICS: dict[str, Callable[[Weighted], np.ndarray]] = {
     "classwise_ece": classwise_ece,
 }
 TEMPERATURE_INVARIANT = {"acc"}
+_DECLARED = (
+    MetricSpec("acc", True, 0.0, 1.0, "mean of 1[argmax p = y] over the samples."),
+    MetricSpec("nll", False, 0.0, float("inf"), "mean −log p_y (natural log; p_y clipped at 1e-12)."),
+    MetricSpec("brier_sum", False, 0.0, 2.0, "mean Σ_k (p_k − 1[k = y])² (not halved), range [0, 2]."),
+    MetricSpec("ece_15_equal_width", False, 0.0, 1.0,
+               "Σ_b |B_b|/N · |acc_b − conf_b| over 15 equal-width confidence bins (last bin closed)."),
+    MetricSpec("ece_15_equal_mass", False, 0.0, 1.0,
+               "the same ECE over 15 bins of (as nearly as possible) equal counts, cut on the sorted confidences."),
+    MetricSpec("mce", False, 0.0, 1.0, "max over non-empty equal-width bins of |acc_b − conf_b|."),
+    MetricSpec("classwise_ece", False, 0.0, 1.0,
+               "mean over classes k of the equal-width ECE of p_k against 1[y = k] (static calibration error)."),
+)
+SPECS = (*_DECLARED, *(temperature_scaled(s) for s in _DECLARED if s.name not in TEMPERATURE_INVARIANT))
 
 
 def metric_values(p: Predictions, w: np.ndarray, names: Iterable[str] = METRICS) -> dict[str, np.ndarray]:

@@ -5,7 +5,15 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
+from .contract import MetricSpec
+
 T_BOUNDS = (1e-2, 1e2)
+SPECS = (  # the rows of the run's `calibration` suite
+    MetricSpec("temperature", True, T_BOUNDS[0], T_BOUNDS[1],
+               "T* = argmin_T NLL(softmax(z/T)) on the held-out split; the interval of this row is not computed."),
+    MetricSpec("flag_temperature_at_bound", False, 0.0, 1.0,
+               "1 if the fitted temperature sits at a bound of [0.01, 100] (the NLL optimum lies outside)."),
+)
 LOG_T_BOUNDS = tuple(np.log(T_BOUNDS))
 
 
