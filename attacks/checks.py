@@ -18,10 +18,9 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
-
-from robustbench_local.metrics.contract import MetricSpec
 import torch
 
+from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.models import Classifier
 from robustbench_local.models.classifier import frozen_mode, to_tensor
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from robustbench_local.errors import SpecError
-from robustbench_local.metrics import bootstrap
+from robustbench_local.metrics import bootstrap_with_replicates, metric_row
 from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, classification_records
@@ -80,6 +80,13 @@ def make_condition(attack: str, norm: str, eps_text: str, overrides: dict[str, A
     params = {"attack": shown, "spec": attack, "norm": norm, "eps": eps, "eps_text": eps_text,
               "members": [m.to_json() for m in members]}
     return Condition(f"{shown}:{norm}:{eps_text}", params)
+
+
+def _largest_drawn(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per row of weights `w` (B, N): the largest x_i among the samples drawn (weight > 0); NaN without samples."""
+    if not x.size:
+        return np.full(len(w), np.nan)
+    return np.where(w > 0, x, -np.inf).max(axis=1)
 
 
 class AttackSuite(BaseSuite):
@@ -177,25 +184,22 @@ class AttackSuite(BaseSuite):
         table, n = records.table, len(records.table)
         clean, success, robust = self._accuracies(table)
         ones = np.ones(n)
-        ratios = {"robust_acc": (robust, ones), "clean_acc": (clean, ones), "attack_success_rate": (success, clean)}
+        ratios = {"robust_acc": (robust, ones), "clean_acc": (clean, ones), "attack_success_rate": (success, clean),
+                  "mean_queries": (table["queries"].to_numpy(float), ones)}
+        largest = {name: table[f"perturbation_{norm}"].to_numpy(float)
+                   for name, norm in (("max_perturbation_linf", "linf"), ("max_perturbation_l2", "l2"))}
 
         def statistic(w: np.ndarray) -> dict[str, np.ndarray]:
-            return {name: (w @ num) / (w @ den) for name, (num, den) in ratios.items()}
+            out = {name: (w @ num) / (w @ den) for name, (num, den) in ratios.items()}
+            return out | {name: _largest_drawn(w, x) for name, x in largest.items()}
 
-        with np.errstate(invalid="ignore", divide="ignore"):
-            intervals = bootstrap(statistic, n, *seed_parts)
-        rows += [{"metric": name, "value": value, "ci_low": low, "ci_high": high,
-                  "n": int(ratios[name][1].sum())}  # `n` of a ratio is its denominator's count
-                 for name, (value, low, high) in intervals.items()]
+        rows += [metric_row(name, value, draws, int(ratios[name][1].sum()) if name in ratios else n)
+                 for name, (value, draws) in bootstrap_with_replicates(statistic, n, *seed_parts).items()]
         checks = records.info["checks"]  # records written before the count was kept: the check's cap (exact unsharded)
         checked = checks.get("zero_grad_points", min(CHECK_POINTS, int(clean.sum())))
-        extra = {"mean_queries": (float(table["queries"].mean()) if n else np.nan, n),
-                 "max_perturbation_linf": (float(table["perturbation_linf"].max()) if n else np.nan, n),
-                 "max_perturbation_l2": (float(table["perturbation_l2"].max()) if n else np.nan, n),
-                 "zero_grad_share": (checks["zero_grad_share"], checked)}
-        extra.update({f"flag_{k}": (v, n) for k, v in self._flags(records).items()})
-        rows += [{"metric": k, "value": float(v), "ci_low": np.nan, "ci_high": np.nan, "n": count}
-                 for k, (v, count) in extra.items()]
+        single = {"zero_grad_share": (checks["zero_grad_share"], checked)}  # `n` of a ratio: its denominator's count
+        single.update({f"flag_{k}": (v, n) for k, v in self._flags(records).items()})
+        rows += [metric_row(k, v, None, count) for k, (v, count) in single.items()]
         return rows
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
@@ -210,8 +214,8 @@ class AttackSuite(BaseSuite):
             sweeps.setdefault(key, []).append((params["eps"], row["value"]))
             names[key] = f"{params['attack']}:{params['norm']}:sweep"
             norms[key] = params["norm"]
-        return [{"condition": names[k], "metric": "flag_eps_not_decreasing", "value": float(sweep_flag(v, norms[k])),
-                 "ci_low": np.nan, "ci_high": np.nan, "n": int(robust["n"].iloc[0])} for k, v in sweeps.items()]
+        return [{"condition": names[k], **metric_row("flag_eps_not_decreasing", sweep_flag(v, norms[k]), None,
+                                                     robust["n"].iloc[0])} for k, v in sweeps.items()]
 
 
 SUITE = AttackSuite()

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from robustbench_local.metrics import N_BOOT, Predictions, bootstrap_replicates, statistic_of
+from robustbench_local.metrics import N_BOOT, Predictions, bootstrap_replicates, metric_row, statistic_of
 from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.records import Records
 from robustbench_local.seeding import derive_seed
@@ -72,9 +72,7 @@ def _draws(part: pd.DataFrame) -> np.ndarray | None:
 
 
 def _row(condition: str, metric: str, value: float, n: int, draws: np.ndarray | None) -> dict:
-    low, high = (np.nan, np.nan) if draws is None else np.nanpercentile(draws, [2.5, 97.5])
-    return {"condition": condition, "metric": metric, "value": float(value), "ci_low": float(low),
-            "ci_high": float(high), "n": int(n)}
+    return {"condition": condition, **metric_row(metric, value, draws, n)}
 
 
 def _apply(fn, draws: np.ndarray | None) -> np.ndarray | None:

@@ -12,6 +12,7 @@ import pandas as pd
 from robustbench_local.data import DataSource, load_data, parse_data_spec
 from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import DataError, SpecError
+from robustbench_local.metrics import metric_row
 from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
 from robustbench_local.records import Records, ood_records
@@ -190,13 +191,11 @@ class OODSuite(BaseSuite):
         frame = frame.sort_values(["kind", "detector", "metric"], key=lambda col: col.map(order), kind="stable")
         rows = []
         for (kind, detector, metric), group in frame.groupby(["kind", "detector", "metric"], sort=False):
-            low = high = np.nan
+            draws = None
             if "replicates" in group and group["replicates"].map(lambda r: isinstance(r, list)).all():
-                low, high = np.nanpercentile(np.mean(np.stack(group["replicates"].map(np.asarray)), axis=0),
-                                             [2.5, 97.5])
-            rows.append({"condition": f"{kind}:{detector}", "metric": f"{metric}_mean",
-                         "value": float(group["value"].mean()), "ci_low": float(low), "ci_high": float(high),
-                         "n": int(group["n"].sum()),
+                draws = np.mean(np.stack(group["replicates"].map(np.asarray)), axis=0)
+            rows.append({**metric_row(f"{metric}_mean", group["value"].mean(), draws, group["n"].sum()),
+                         "condition": f"{kind}:{detector}",
                          "params": json.dumps({"mean_over": sorted(group["ood_data"]), "kind": kind,
                                                "detector": detector}, sort_keys=True)})
         return rows

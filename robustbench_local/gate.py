@@ -3,12 +3,16 @@
 A `max_drop: d` rule fails when the estimated drop (baseline − candidate) exceeds d and the one-sided 95%
 lower bound of the drop is above 0 (the drop is real, not noise); `max_rise` is the same for metrics where
 lower is better. A floor `min: v` fails when the estimate is below v and the upper end of its 95% interval
-is below v; a ceiling `max: v` mirrors it. Drops are paired over the per-sample records of the same sample
-ids (the ids are resampled once and applied to both runs); metrics that have no per-sample records fall back
-to an unpaired normal approximation from the two intervals, and the verdict says so.
+is below v; a ceiling `max: v` mirrors it. Which way is worse comes from the metric's declaration
+(`metrics.contract`), so `max_drop` fits metrics where higher is better and `max_rise` the others.
+
+Changes are always paired: both runs' metric rows, summaries included, are recomputed from their per-sample records by
+the suites' own metric code under the same resamples of the sample ids (seed parts (gate seed, task key), records in
+sample-id order), so the same draws weigh the same ids in both runs (see `Replicates`).
 """
 from __future__ import annotations
 
+import json
 import math
 import reprlib
 from dataclasses import dataclass, fields
@@ -18,16 +22,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import IncompatibleRuns, SpecError
-from .metrics import resample_weights, weighted_metric
+from .errors import IncompatibleRuns, RunError, SpecError
+from .metrics.contract import metric_spec
+from .records import Records
 from .results import RunResult
-from .suites import get_suite
+from .runner.store import RunStore
+from .suites import SUITE_MODULES, get_suite
 from .yamlfile import read_yaml_document
 
 THRESHOLDS = ("max_drop", "max_rise", "min", "max")
 CHANGES = ("max_drop", "max_rise")  # allowed changes: thresholds >= 0
-N_BOOT = 2000
-LOWER_IS_BETTER = ("nll", "brier", "ece", "mce", "fpr", "detection_error", "error", "attack_success")
+WORSE = {True: "max_drop", False: "max_rise"}  # higher_is_better -> the change rule that fits the metric
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,10 @@ class Rule:
             raise SpecError(f"`{set_[0]}` must be a finite number, got {_show(value)}")
         if set_[0] in CHANGES and value < 0:
             raise SpecError(f"`{set_[0]}` is the change allowed, a number >= 0; got {value:g}")
+        spec = metric_spec(self.metric)
+        if set_[0] in CHANGES and set_[0] != WORSE[spec.higher_is_better]:
+            raise SpecError(f"`{set_[0]}` does not fit {self.metric} ({spec.direction}); use "
+                            f"`{WORSE[spec.higher_is_better]}`")
 
     @property
     def kind(self) -> str:
@@ -156,47 +165,98 @@ def _matching(metrics: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     return rows
 
 
-def _paired(baseline: RunResult, candidate: RunResult, rule: Rule, suite: str, condition: str,
-            seed: int) -> tuple[float, np.ndarray] | None:
-    """(estimated change, bootstrap changes) from per-sample records, or None if the metric has none."""
-    try:
-        b, c = baseline.task(suite, condition), candidate.task(suite, condition)
-    except KeyError:
-        return None
-    if b.logits is None or c.logits is None:
-        return None
-    b_order, c_order = np.argsort(b.table.sample_id.to_numpy()), np.argsort(c.table.sample_id.to_numpy())
-    if not np.array_equal(b.table.sample_id.to_numpy()[b_order], c.table.sample_id.to_numpy()[c_order]):
-        raise IncompatibleRuns(f"{suite}/{condition}: the runs hold different sample ids; compare runs of the same "
-                               "data, --limit and seed-independent selection")
-    fb = weighted_metric(b.logits[b_order], b.table.label.to_numpy()[b_order], rule.metric, baseline.temperature)
-    fc = weighted_metric(c.logits[c_order], c.table.label.to_numpy()[c_order], rule.metric, candidate.temperature)
-    if fb is None or fc is None:
-        return None
-    sign = 1.0 if rule.kind == "max_drop" else -1.0
-    n = len(b_order)
-    estimate = float(sign * (fb(np.ones((1, n))) - fc(np.ones((1, n))))[0])
-    changes = np.concatenate([sign * (fb(w) - fc(w)) for w in resample_weights(n, N_BOOT, seed, "gate", str(rule),
-                                                                               suite, condition)])
-    return estimate, changes
+class Replicates:
+    """Metric rows of runs recomputed under the gate's resamples, kept per run for all the rules of one judgement.
+
+    A task's rows come from its suite's `metrics` on its records in sample-id order with seed parts (seed, task key);
+    a summary row (a condition that is no task) from the suite's `summary` over all its tasks' rows. These are the
+    functions that made the run's reported intervals, so each row's replicates are its metric under the shared
+    resamples of the sample ids (ID and OOD ids each by their own) and runs on the same ids pair draw by draw."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rows: dict[tuple, list[dict]] = {}
+
+    def ids(self, run: RunResult, suite: str) -> dict[str, np.ndarray]:
+        """Condition -> sorted sample ids of each task of `suite` in `run`."""
+        return {meta["condition"]: np.sort(records.table["sample_id"].to_numpy().astype(str))
+                for meta, records in self._tasks(run, suite).values()}
+
+    def row(self, run: RunResult, suite: str, condition: str, metric: str) -> tuple[float, np.ndarray]:
+        """(value, replicates) of one metric row; a clear error where the run lacks the per-sample records or the
+        metric has no replicates (a single check or fit)."""
+        tasks = self._tasks(run, suite)
+        if not tasks:
+            raise RunError(f"{run.root} has no per-sample records of suite {suite!r}, which the paired comparison of "
+                           f"{metric} needs; compare run directories with their tasks/ folder (re-run the evaluation)")
+        found = [r for r in self._suite_rows(run, suite, condition, tasks) if r["metric"] == metric
+                 and r["condition"] == condition]
+        if not found:
+            raise IncompatibleRuns(f"{run.root} has no {metric} for {suite}/{condition} in its records; evaluate "
+                                   "both runs with the same suites and options")
+        if found[0].get("replicates") is None:
+            raise SpecError(f"{metric} is a single number with no bootstrap replicates (a check or a fit), so no "
+                            "change of it can be judged; gate it with `min:` or `max:`")
+        return found[0]["value"], np.asarray(found[0]["replicates"], np.float64)
+
+    def _tasks(self, run: RunResult, suite: str) -> dict[str, tuple[dict, Records]]:
+        """Task key -> (meta, records in sample-id order) of every task of `suite` in `run` (read once per run)."""
+        key = ("tasks", str(run.root))
+        if key not in self._rows:
+            store = RunStore(run.root)
+            tasks = {}
+            for task_key in store.task_keys():
+                meta, records = store.load_task(task_key)
+                order = np.argsort(records.table["sample_id"].to_numpy().astype(str), kind="stable")
+                tasks[task_key] = (meta, Records(records.table.iloc[order].reset_index(drop=True),
+                                                 None if records.logits is None else records.logits[order],
+                                                 records.info))
+            self._rows[key] = tasks  # type: ignore[assignment]
+        return {k: v for k, v in self._rows[key].items() if v[0]["suite"] == suite}  # type: ignore[union-attr]
+
+    def _task_rows(self, run: RunResult, task_key: str, meta: dict, records: Records) -> list[dict]:
+        key = ("task", str(run.root), task_key)
+        if key not in self._rows:
+            rows = get_suite(meta["suite"]).metrics(records, run.temperature, (self.seed, task_key))
+            self._rows[key] = [{"condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True),
+                                **r} for r in rows]
+        return self._rows[key]
+
+    def _suite_rows(self, run: RunResult, suite: str, condition: str,
+                    tasks: dict[str, tuple[dict, Records]]) -> list[dict]:
+        own = [k for k, (meta, _) in tasks.items() if meta["condition"] == condition]
+        if own:
+            return self._task_rows(run, own[0], *tasks[own[0]])
+        key = ("summary", str(run.root), suite)
+        if key not in self._rows:
+            rows = [r for k, (meta, records) in tasks.items() for r in self._task_rows(run, k, meta, records)]
+            self._rows[key] = get_suite(suite).summary(pd.DataFrame(rows))
+        return self._rows[key]
 
 
 def _judge_change(rule: Rule, brow: pd.Series, crow: pd.Series, baseline: RunResult | None,
-                  candidate: RunResult, seed: int) -> Verdict:
+                  candidate: RunResult, replicates: Replicates) -> Verdict:
+    """A paired bootstrap of the change in the metric's worse direction (baseline − candidate where higher is
+    better): the same resamples of the sample ids weigh both runs."""
+    if baseline is None:
+        raise IncompatibleRuns(f"rule `{rule}` compares the runs sample by sample: pass the baseline's run directory "
+                               "(with its per-sample records), not its metrics table")
+    suite, condition = crow.suite, crow.condition
+    if suite not in SUITE_MODULES:
+        raise SpecError(f"{rule.metric} of {suite}/{condition} has no per-sample records to resample, so no change "
+                        "of it can be judged; gate it with `min:` or `max:`")
+    b_ids, c_ids = replicates.ids(baseline, suite), replicates.ids(candidate, suite)
+    if b_ids.keys() != c_ids.keys() or any(not np.array_equal(b_ids[c], c_ids[c]) for c in b_ids):
+        raise IncompatibleRuns(f"{suite}: the runs hold different sample ids or conditions; compare runs of the same "
+                               "data, --limit and suite options")
+    b_value, b_draws = replicates.row(baseline, suite, condition, rule.metric)
+    c_value, c_draws = replicates.row(candidate, suite, condition, rule.metric)
     sign = 1.0 if rule.kind == "max_drop" else -1.0
-    paired = _paired(baseline, candidate, rule, crow.suite, crow.condition, seed) if baseline else None
-    if paired is not None:
-        change, draws = paired
-        low, high = np.percentile(draws, [5, 95])
-        method = "paired bootstrap"
-    else:
-        change = float(sign * (brow.value - crow.value))
-        se = np.hypot(brow.ci_high - brow.ci_low, crow.ci_high - crow.ci_low) / (2 * 1.96)
-        low, high = change - 1.645 * se, change + 1.645 * se
-        method = "unpaired (from the intervals)"
+    change = sign * (b_value - c_value)
+    low, high = np.nanpercentile(sign * (b_draws - c_draws), [5, 95])
     failed = change > rule.threshold and low > 0
-    return Verdict(rule, crow.suite, crow.condition, float(brow.value), float(crow.value), change, float(low),
-                   float(high), not failed, method)
+    return Verdict(rule, suite, condition, float(brow.value), float(crow.value), float(change), float(low),
+                   float(high), not failed, "paired bootstrap")
 
 
 def _judge_bound(rule: Rule, crow: pd.Series) -> Verdict:
@@ -224,6 +284,7 @@ def judge(baseline: RunResult | pd.DataFrame | None, candidate: RunResult, rules
     if base_run is not None:
         check_comparable(base_run, candidate)
     base_metrics = base_run.metrics if base_run is not None else baseline
+    replicates = Replicates(seed)
     verdicts = []
     for rule in rules:
         rows = _matching(candidate.metrics, rule)
@@ -241,7 +302,7 @@ def judge(baseline: RunResult | pd.DataFrame | None, candidate: RunResult, rules
             if match.empty:
                 raise IncompatibleRuns(f"the baseline has no {rule.metric} for {crow.suite}/{crow.condition}; "
                                        "evaluate it with the same suites and options")
-            verdicts.append(_judge_change(rule, match.iloc[0], crow, base_run, candidate, seed))
+            verdicts.append(_judge_change(rule, match.iloc[0], crow, base_run, candidate, replicates))
     return verdicts
 
 
@@ -251,6 +312,6 @@ def starter_rules(baseline: RunResult, delta: float = 0.01) -> list[dict]:
     for _, row in baseline.metrics.iterrows():
         if row.suite == "calibration" or row.metric not in get_suite(row.suite).headline:
             continue
-        kind = "max_rise" if any(t in row.metric for t in LOWER_IS_BETTER) else "max_drop"
+        kind = WORSE[metric_spec(row.metric).higher_is_better]
         rules.append({"metric": row.metric, "suite": row.suite, "condition": row.condition, kind: delta})
     return rules

@@ -19,7 +19,7 @@ from robustbench_local.metrics import (
     predictions,
     resample_indices,
     resample_weights,
-    weighted_metric,
+    statistic_of,
 )
 from robustbench_local.records import classification_records
 
@@ -71,14 +71,15 @@ def test_classification_intervals_equal_the_dense_reference(n, k, temperature, t
 
 
 def test_every_metric_under_arbitrary_weights_equals_the_reference():
-    """weighted_metric (the gate's paired bootstrap) on weights that straddle equal-mass cuts, ones and zeros."""
+    """The metrics' statistic (which the gate's paired bootstrap also runs) on weights that straddle equal-mass cuts,
+    ones and zeros."""
     logits, labels = case(200, 7, 3)
     w = np.concatenate([next(reference.weights(200, 40, "gate")), np.ones((1, 200)),
                         np.random.default_rng(0).integers(0, 2, (5, 200)).astype(float)])
     for suffix, t in (("", 1.0), ("_ts", 1.8)):
         p = reference.Predictions(logits, labels, t)
         for name, fn in reference.METRICS.items():
-            got = weighted_metric(logits, labels, name + suffix, 1.8)(w)
+            got = statistic_of(predictions(logits, labels, 1.8), [name + suffix])(w)[name + suffix]
             np.testing.assert_allclose(got, fn(p, w), rtol=0, atol=TOLERANCE, err_msg=name + suffix)
     assert set(METRICS) == set(reference.METRICS)
 

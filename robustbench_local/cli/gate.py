@@ -49,7 +49,7 @@ def _write(path: str, data: bytes, what: str) -> None:
 
 
 @cli.command("gate")
-@click.option("--baseline", help="Baseline run directory, or its metrics.csv/metrics.json (unpaired checks).")
+@click.option("--baseline", help="Baseline run directory, or its metrics.csv/metrics.json (floor rules only).")
 @click.option("--candidate", type=click.Path(), help="Candidate run directory.")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False), required=True, help="Rules YAML file.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")

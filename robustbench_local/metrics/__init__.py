@@ -1,7 +1,7 @@
 """Classification/calibration metrics with bootstrap intervals, and temperature scaling."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from .bootstrap import (
     Statistic,
     bootstrap,
     bootstrap_replicates,
+    bootstrap_with_replicates,
+    metric_row,
+    percentile_interval,
     resample_indices,
     resample_weights,
 )
@@ -41,25 +44,12 @@ def statistic_of(variants: Mapping[str, Predictions], names: Iterable[str]) -> S
 
 def classification_metrics(variants: Mapping[str, Predictions], seed_parts: tuple,
                            n_boot: int = N_BOOT) -> list[dict]:
-    """Rows {metric, value, ci_low, ci_high, n}: every metric of every variant (see `predictions`), its name suffixed."""
+    """Rows {metric, value, ci_low, ci_high, n, replicates}: every metric of every variant (see `predictions`), its
+    name suffixed."""
     names = [name + suffix for suffix in variants for name in METRICS if not (suffix and name in TEMPERATURE_INVARIANT)]
     n = len(variants[""].labels)
-    results = bootstrap(statistic_of(variants, names), n, *seed_parts, n_boot=n_boot)
-    return [{"metric": name, "value": v, "ci_low": lo, "ci_high": hi, "n": n} for name, (v, lo, hi) in results.items()]
-
-
-ALIASES = {"robust_acc": "acc"}  # robust accuracy is the accuracy of attack records (clean errors count as wrong)
-
-
-def weighted_metric(logits: np.ndarray, labels: np.ndarray, name: str,
-                    temperature: float | None) -> Callable[[np.ndarray], np.ndarray] | None:
-    """`w -> values` for a classification metric name (with optional `_ts`), or None if it is not one."""
-    base, scaled = (name[:-3], True) if name.endswith("_ts") else (name, False)
-    base = ALIASES.get(base, base)
-    if base not in METRICS or (scaled and temperature is None):
-        return None
-    p = Predictions.from_logits(logits, labels, temperature if scaled else 1.0)
-    return lambda w: METRICS[base](Weighted(p, w))
+    results = bootstrap_with_replicates(statistic_of(variants, names), n, *seed_parts, n_boot=n_boot)
+    return [metric_row(name, value, draws, n) for name, (value, draws) in results.items()]
 
 
 __all__ = [
@@ -72,16 +62,18 @@ __all__ = [
     "Weighted",
     "bootstrap",
     "bootstrap_replicates",
+    "bootstrap_with_replicates",
     "bound_notice",
     "classification_metrics",
     "fit_temperature",
+    "metric_row",
     "metric_values",
     "nll_at",
+    "percentile_interval",
     "predictions",
     "reliability_table",
     "resample_indices",
     "resample_weights",
     "statistic_of",
     "temperature_at_bound",
-    "weighted_metric",
 ]

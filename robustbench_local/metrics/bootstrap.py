@@ -60,14 +60,35 @@ def bootstrap_replicates(statistic: Statistic, n: int, *seed_parts: object, n_bo
     return {name: np.concatenate(draws) for name, draws in replicates.items()}
 
 
-def bootstrap(statistic: Statistic, n: int, *seed_parts: object, n_boot: int = N_BOOT) -> dict[str, Interval]:
-    """(estimate, 2.5th, 97.5th percentile) of every metric of `statistic` over the same `n_boot` resamples."""
+def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of bootstrap replicates (NaN replicates ignored; all NaN gives NaN)."""
+    if np.isnan(draws).all():
+        return float("nan"), float("nan")
+    low, high = np.nanpercentile(draws, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def bootstrap_with_replicates(statistic: Statistic, n: int, *seed_parts: object,
+                              n_boot: int = N_BOOT) -> dict[str, tuple[float, np.ndarray]]:
+    """(estimate, replicates) of every metric of `statistic` over the same `n_boot` resamples of `n` samples."""
     with np.errstate(invalid="ignore", divide="ignore"):
         point = statistic(np.ones((1, n)))
     if n == 0:
-        return {name: (float("nan"),) * 3 for name in point}
-    out = {}
-    for name, draws in bootstrap_replicates(statistic, n, *seed_parts, n_boot=n_boot).items():
-        low, high = np.nanpercentile(draws, [2.5, 97.5])
-        out[name] = (float(point[name][0]), float(low), float(high))
-    return out
+        return {name: (float("nan"), np.full(n_boot, np.nan)) for name in point}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = bootstrap_replicates(statistic, n, *seed_parts, n_boot=n_boot)
+    return {name: (float(point[name][0]), draws[name]) for name in point}
+
+
+def bootstrap(statistic: Statistic, n: int, *seed_parts: object, n_boot: int = N_BOOT) -> dict[str, Interval]:
+    """(estimate, 2.5th, 97.5th percentile) of every metric of `statistic` over the same `n_boot` resamples."""
+    return {name: (value, *percentile_interval(draws))
+            for name, (value, draws) in bootstrap_with_replicates(statistic, n, *seed_parts, n_boot=n_boot).items()}
+
+
+def metric_row(metric: str, value: float, draws: np.ndarray | None, n: int) -> dict:
+    """A metric row {metric, value, ci_low, ci_high, n, replicates}: its interval from `draws`, the replicates under
+    the run's resamples (None: a single number, e.g. a check, with no interval)."""
+    low, high = (float("nan"),) * 2 if draws is None else percentile_interval(draws)
+    return {"metric": metric, "value": float(value), "ci_low": low, "ci_high": high, "n": int(n),
+            "replicates": None if draws is None else np.asarray(draws, np.float64).tolist()}
