@@ -208,7 +208,7 @@ TEMPERATURE_INVARIANT = {"acc"}
 _DECLARED = (
     MetricSpec("acc", True, 0.0, 1.0, "mean of 1[argmax p = y] over the samples."),
     MetricSpec("nll", False, 0.0, float("inf"), "mean −log p_y (natural log; p_y clipped at 1e-12)."),
-    MetricSpec("brier_sum", False, 0.0, 2.0, "mean Σ_k (p_k − 1[k = y])² (not halved), range [0, 2]."),
+    MetricSpec("brier_sum", False, 0.0, 2.0, "mean Σ_k (p_k − 1[k = y])² (not halved)."),
     MetricSpec("ece_15_equal_width", False, 0.0, 1.0,
                "Σ_b |B_b|/N · |acc_b − conf_b| over 15 equal-width confidence bins (last bin closed)."),
     MetricSpec("ece_15_equal_mass", False, 0.0, 1.0,
