@@ -28,7 +28,7 @@ from robustbench_local.errors import SpecError
 from robustbench_local.metrics import bootstrap_with_replicates, metric_row
 from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
-from robustbench_local.records import Records, classification_records
+from robustbench_local.records import BOOL, CLASSIFICATION_SCHEMA, FLOAT, INT, TEXT, Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
@@ -105,6 +105,8 @@ class AttackSuite(BaseSuite):
     )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,8/255,0.1"}
+    record_schema = {**CLASSIFICATION_SCHEMA, "clean_correct": BOOL, "attack_success": BOOL, "broken_by": TEXT,
+                     "perturbation_linf": FLOAT, "perturbation_l2": FLOAT, "queries": INT}
     metric_specs = (
         MetricSpec("robust_acc", True, 0.0, 1.0, "fraction of points that are clean-correct and that no attack of the "
                    "sequence breaks within ‖δ‖ ≤ ε (per-point worst case; ε in [0,1] pixel units)."),

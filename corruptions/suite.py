@@ -9,7 +9,7 @@ import numpy as np
 from robustbench_local.errors import DataError
 from robustbench_local.metrics import classification_metrics, predictions
 from robustbench_local.parsing import parse_int
-from robustbench_local.records import Records, classification_records
+from robustbench_local.records import CLASSIFICATION_SCHEMA, INT, TEXT, Records, classification_records
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
 from .api import check_size, resolve_params
@@ -57,6 +57,7 @@ class CorruptionSuite(BaseSuite):
     )
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
     metric_specs = SPECS
+    record_schema = {**CLASSIFICATION_SCHEMA, "corruption": TEXT, "severity": INT}
     demo_options: ClassVar[dict[str, Any]] = {"corruptions": "common", "severities": "1,5"}  # 30 cheap 32-px tasks
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]:

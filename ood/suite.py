@@ -15,7 +15,7 @@ from robustbench_local.errors import DataError, SpecError
 from robustbench_local.metrics import metric_row
 from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
-from robustbench_local.records import Records, ood_records
+from robustbench_local.records import OOD_SCHEMA, TEXT, Records, ood_records
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
 
 from .builtin_sets import OOD_SETS, SIZE
@@ -78,6 +78,7 @@ class OODSuite(BaseSuite):
     description = ("OOD detection: MSP, MSP-TS, MaxLogit, Energy, ODIN, Mahalanobis, KNN, ViM, ReAct, GEN, DICE, "
                    "ASH on --ood-data vs the ID test split (AUROC, AUPR, FPR@95TPR, near/far means)")
     headline = ("auroc_mean", "fpr_at_95tpr_id_mean")
+    record_schema = {**OOD_SCHEMA, "detector": TEXT, "ood_set": TEXT}
     metric_specs = (*SPECS, *(MetricSpec(f"{s.name}_mean", s.higher_is_better, s.low, s.high,
                                          f"unweighted mean over the near (or far) OOD sets of {s.name}: {s.definition}")
                               for s in SPECS))

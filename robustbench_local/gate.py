@@ -178,8 +178,8 @@ class Replicates:
         self._rows: dict[tuple, list[dict]] = {}
 
     def ids(self, run: RunResult, suite: str) -> dict[str, np.ndarray]:
-        """Condition -> sorted sample ids of each task of `suite` in `run`."""
-        return {meta["condition"]: np.sort(records.table["sample_id"].to_numpy().astype(str))
+        """Condition -> the sample ids (sorted) of each task of `suite` in `run`."""
+        return {meta["condition"]: records.table["sample_id"].to_numpy()
                 for meta, records in self._tasks(run, suite).values()}
 
     def row(self, run: RunResult, suite: str, condition: str, metric: str) -> tuple[float, np.ndarray]:
@@ -207,7 +207,7 @@ class Replicates:
             tasks = {}
             for task_key in store.task_keys():
                 meta, records = store.load_task(task_key)
-                order = np.argsort(records.table["sample_id"].to_numpy().astype(str), kind="stable")
+                order = np.argsort(records.table["sample_id"].to_numpy(), kind="stable")
                 tasks[task_key] = (meta, Records(records.table.iloc[order].reset_index(drop=True),
                                                  None if records.logits is None else records.logits[order],
                                                  records.info))

@@ -15,7 +15,7 @@ from .metrics import classification_metrics, predictions
 from .metrics.contract import MetricSpec
 from .models import Classifier
 from .progress import Progress
-from .records import Records
+from .records import CLASSIFICATION_SCHEMA, Records
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ class Suite(Protocol):
     options: tuple[SuiteOption, ...]
     headline: tuple[str, ...]
     metric_specs: tuple[MetricSpec, ...]  # the metrics the suite adds to the core ones (metrics.contract)
+    record_schema: dict[str, str]  # its record columns -> dtype kinds (records.py); shards are checked on saving
     demo_options: dict[str, Any]
     shardable: bool  # False: the suite needs all samples of a condition at once (one shard per task)
     grouped: bool  # True: a shard runs all of the suite's conditions in one pass over its images
@@ -111,6 +112,7 @@ class BaseSuite:
     options: tuple[SuiteOption, ...] = ()
     headline: tuple[str, ...] = ("acc",)
     metric_specs: tuple[MetricSpec, ...] = ()
+    record_schema: dict[str, str] = CLASSIFICATION_SCHEMA
     demo_options: dict[str, Any] = {}
     shardable: bool = True
     grouped: bool = False

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustbench_local.records import Records, classification_records
+from robustbench_local.records import CLASSIFICATION_SCHEMA, INT, Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.seeding import numpy_rng
 from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
@@ -27,6 +27,7 @@ class ToySuite(BaseSuite):
     description = "logit noise at several scales (test only)"
     options = (SuiteOption("scales", "comma-separated noise scales", "0.5,1,2,4",
                            lambda s: [float(v) for v in s.split(",")]),)
+    record_schema = {**CLASSIFICATION_SCHEMA, "threads": INT}
     interrupt_at: str | None = None
     calls: list[str] = []
 

@@ -265,6 +265,7 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
     manifest = run_manifest(inputs)
     store.check_identity(manifest)
     jobs = shard_jobs(tasks, store, len(data), data.num_classes, shard_size, spec.batch_size)
+    schemas = {t.key: t.suite.record_schema for t in tasks}
     metas = {t.key: {"suite": t.suite.name, "condition": t.condition.name, "params": t.condition.params,
                      "model": spec.model, "dataset": spec.data, "identity": task_identity(t, spec)} for t in tasks}
     done = {(key, job.name) for key, task_jobs in jobs.items() for job in task_jobs if store.has_shard(key, job.name)}
@@ -294,7 +295,7 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
     with progress.bar(len(todo), "shards", "shard") as bar:
         def on_done(job: ShardJob, records: list[Records]) -> None:
             for (key, _), task_records in zip(job.tasks, records, strict=True):
-                store.save_shard(key, job.name, metas[key], task_records)
+                store.save_shard(key, job.name, metas[key], task_records, schemas[key])
                 done.add((key, job.name))
                 merge_if_complete(key)
             bar.update()

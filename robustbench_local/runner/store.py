@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import RunError
 from ..progress import Progress
-from ..records import Records
+from ..records import Records, check_schema
 
 MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"
@@ -232,8 +232,10 @@ class RunStore:
     def shard_path(self, key: str, name: str) -> Path:
         return self.root / "shards" / key / f"{name}.npz"
 
-    def save_shard(self, key: str, name: str, meta: dict, records: Records) -> None:
-        """A finished shard of an unfinished task (merged into the task file once all shards exist)."""
+    def save_shard(self, key: str, name: str, meta: dict, records: Records, schema: Mapping[str, str]) -> None:
+        """A finished shard of an unfinished task (merged into the task file once all shards exist), checked against
+        its suite's record `schema` (RecordSchemaError, and nothing written, if it does not match)."""
+        check_schema(records, schema, f"{meta['suite']} {meta['condition']!r} shard {name}")
         self.write(self.shard_path(key, name), _task_bytes(meta, records))
 
     def has_shard(self, key: str, name: str) -> bool:
