@@ -203,9 +203,9 @@ def bootstrap_counts(score: np.ndarray, is_ood: np.ndarray, n_boot: int, id_seed
 
 def ood_metric_rows(score: np.ndarray, is_ood: np.ndarray, id_seed: tuple, ood_seed: tuple,
                     n_boot: int = N_BOOT) -> list[dict]:
-    """Rows {metric, value, ci_low, ci_high, n, replicates}: every OOD metric with a percentile bootstrap 95%
-    interval (ID and OOD resampled separately, B = n_boot); `replicates` (rounded to 1e-6) lets a summary
-    bootstrap means over OOD sets."""
+    """Rows {metric, value, ci_low, ci_high, n, replicates, paired}: every OOD metric with a percentile bootstrap
+    95% interval (ID and OOD resampled separately, B = n_boot); its replicates (rounded to 1e-6) are also `paired`:
+    the ID resamples are the run's shared ones, so a summary can bootstrap means over OOD sets from them."""
     score, is_ood = _checked(score, is_ood)
     point = Counts.of(score, is_ood)
     replicates: dict[str, list[np.ndarray]] = {name: [] for name in OOD_METRICS}
@@ -216,6 +216,7 @@ def ood_metric_rows(score: np.ndarray, is_ood: np.ndarray, id_seed: tuple, ood_s
     for name, fn in OOD_METRICS.items():
         draws = np.concatenate(replicates[name])
         low, high = np.nanpercentile(draws, [2.5, 97.5])
+        kept = np.round(draws, 6).tolist()
         rows.append({"metric": name, "value": float(fn(point)[0]), "ci_low": float(low), "ci_high": float(high),
-                     "n": len(score), "replicates": np.round(draws, 6).tolist()})
+                     "n": len(score), "replicates": kept, "paired": kept})
     return rows

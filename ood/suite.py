@@ -193,8 +193,8 @@ class OODSuite(BaseSuite):
         rows = []
         for (kind, detector, metric), group in frame.groupby(["kind", "detector", "metric"], sort=False):
             draws = None
-            if "replicates" in group and group["replicates"].map(lambda r: isinstance(r, list)).all():
-                draws = np.mean(np.stack(group["replicates"].map(np.asarray)), axis=0)
+            if "paired" in group and group["paired"].map(lambda r: isinstance(r, list)).all():
+                draws = np.mean(np.stack(group["paired"].map(np.asarray)), axis=0)
             rows.append({**metric_row(f"{metric}_mean", group["value"].mean(), draws, group["n"].sum()),
                          "condition": f"{kind}:{detector}",
                          "params": json.dumps({"mean_over": sorted(group["ood_data"]), "kind": kind,

@@ -137,7 +137,7 @@ def test_summary_from_a_frame():
     assert rows["far:msp"]["value"] == pytest.approx(0.6) and rows["near:msp"]["value"] == pytest.approx(0.9)
     assert rows["far:msp"]["metric"] == "auroc_mean" and rows["far:msp"]["n"] == 20
     assert np.isnan(rows["far:msp"]["ci_low"])  # no replicates in this frame: no interval
-    frame["replicates"] = [[0.4, 0.6], [0.6, 1.0], [0.8, 1.0]]
+    frame["paired"] = [[0.4, 0.6], [0.6, 1.0], [0.8, 1.0]]
     rows = {r["condition"]: r for r in SUITE.summary(frame)}
     assert (rows["far:msp"]["ci_low"], rows["far:msp"]["ci_high"]) == pytest.approx(
         tuple(np.percentile([0.5, 0.8], [2.5, 97.5])))

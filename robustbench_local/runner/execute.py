@@ -30,7 +30,7 @@ from .spec import EvalSpec
 from .store import CALIBRATION, MANIFEST, RunStore, read_meta, recorded_digest
 
 METRIC_COLUMNS = ["model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n", "params"]
-METRICS_CACHE_VERSION = 4  # bump when suites' per-task metric rows change, so cached ones are recomputed once
+METRICS_CACHE_VERSION = 5  # bump when suites' per-task metric rows change, so cached ones are recomputed once
 VERSIONED = ("torch", "torchvision", "torchattacks", "imagecorruptions", "numpy", "robustbench-local")
 
 
@@ -306,7 +306,8 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
 
 def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
     """The tidy metrics table of every task in the run dir (per-task metrics are cached with the temperature and
-    the digest of the task file they were computed from)."""
+    the digest of the task file they were computed from; without the rows' own `replicates`, which the gate
+    recomputes, but with the `paired` ones a suite's summary combines)."""
     manifest = store.read_json(MANIFEST) or {}
     calibration = store.read_json(CALIBRATION)
     temperature = calibration["temperature"] if calibration else None
@@ -323,7 +324,7 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
                 seed_parts = (manifest.get("seed", 0), key)  # only then read the records
                 computed = get_suite(meta["suite"]).metrics(store.load_task(key)[1], temperature, seed_parts)
                 cached = {"temperature": temperature, "version": METRICS_CACHE_VERSION, "task": source[2],
-                          "rows": computed}
+                          "rows": [{k: v for k, v in r.items() if k != "replicates"} for r in computed]}
                 store.write_json(cache_path, cached)
             base = {"model": meta["model"], "dataset": meta["dataset"], "suite": meta["suite"],
                     "condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True)}
