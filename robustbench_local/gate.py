@@ -175,6 +175,7 @@ class Replicates:
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
+        self._tasks_of: dict[tuple[str, str], dict[str, tuple[dict, Records]]] = {}
         self._rows: dict[tuple, list[dict]] = {}
 
     def ids(self, run: RunResult, suite: str) -> dict[str, np.ndarray]:
@@ -200,19 +201,21 @@ class Replicates:
         return found[0]["value"], np.asarray(found[0]["replicates"], np.float64)
 
     def _tasks(self, run: RunResult, suite: str) -> dict[str, tuple[dict, Records]]:
-        """Task key -> (meta, records in sample-id order) of every task of `suite` in `run` (read once per run)."""
-        key = ("tasks", str(run.root))
-        if key not in self._rows:
+        """Task key -> (meta, records in sample-id order) of every task of `suite` in `run` (read once)."""
+        key = (str(run.root), suite)
+        if key not in self._tasks_of:
             store = RunStore(run.root)
             tasks = {}
             for task_key in store.task_keys():
+                if store.load_meta(task_key)["suite"] != suite:
+                    continue
                 meta, records = store.load_task(task_key)
                 order = np.argsort(records.table["sample_id"].to_numpy(), kind="stable")
                 tasks[task_key] = (meta, Records(records.table.iloc[order].reset_index(drop=True),
                                                  None if records.logits is None else records.logits[order],
                                                  records.info))
-            self._rows[key] = tasks  # type: ignore[assignment]
-        return {k: v for k, v in self._rows[key].items() if v[0]["suite"] == suite}  # type: ignore[union-attr]
+            self._tasks_of[key] = tasks
+        return self._tasks_of[key]
 
     def _task_rows(self, run: RunResult, task_key: str, meta: dict, records: Records) -> list[dict]:
         key = ("task", str(run.root), task_key)
