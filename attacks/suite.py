@@ -96,6 +96,7 @@ class AttackSuite(BaseSuite):
                     _optional_int),
     )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
+    report_module = "robustbench_local.attacks.report"
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,8/255,0.1"}
 
     def _overrides(self, options: dict[str, Any]) -> dict[str, Any]:

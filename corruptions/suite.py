@@ -56,6 +56,7 @@ class CorruptionSuite(BaseSuite):
                     "auto", _workers_option),
     )
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
+    report_module = "robustbench_local.corruptions.report"
     demo_options: ClassVar[dict[str, Any]] = {"corruptions": "common", "severities": "1,5"}  # 30 cheap 32-px tasks
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]:

@@ -76,6 +76,7 @@ class OODSuite(BaseSuite):
     description = ("OOD detection: MSP, MSP-TS, MaxLogit, Energy, ODIN, Mahalanobis, KNN, ViM, ReAct, GEN, DICE, "
                    "ASH on --ood-data vs the ID test split (AUROC, AUPR, FPR@95TPR, near/far means)")
     headline = ("auroc_mean", "fpr_at_95tpr_id_mean")
+    report_module = "robustbench_local.ood.report"
     shardable = False  # a task scores the whole ID test split against the whole OOD set
     options = (
         SuiteOption("ood_data", "OOD sets: `builtin` or comma-separated data specs, each optionally near=/far=",

@@ -5,7 +5,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -15,6 +15,10 @@ from .metrics import classification_metrics, predictions
 from .models import Classifier
 from .progress import Progress
 from .records import Records
+
+if TYPE_CHECKING:
+    from .reports.runs import ReportRun
+    from .reports.sections import Section, ShiftPanel, SummaryColumn
 
 
 @dataclass(frozen=True)
@@ -102,15 +106,26 @@ class Suite(Protocol):
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]: ...
 
+    # What the suite shows in a report (defaults in `BaseSuite`: a headline table, nothing else).
+    def report_sections(self, runs: list[ReportRun], figures: bool = True) -> list[Section]: ...
+
+    def summary_columns(self, runs: list[ReportRun]) -> list[SummaryColumn]: ...
+
+    def reliability_panels(self, run: ReportRun) -> list[tuple[str, list[str]]]: ...
+
+    def ece_shift_panel(self, runs: list[ReportRun]) -> ShiftPanel | None: ...
+
 
 class BaseSuite:
-    """Defaults for classification suites: calibration metrics per condition, no cross-condition summary."""
+    """Defaults for classification suites: calibration metrics per condition, no cross-condition summary, a report
+    section with the headline metrics per condition."""
 
     options: tuple[SuiteOption, ...] = ()
     headline: tuple[str, ...] = ("acc",)
     demo_options: dict[str, Any] = {}
     shardable: bool = True
     grouped: bool = False
+    report_module: str | None = None  # the module of the suite's report functions (imported when a report asks)
 
     def run_group(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]:
         """Records of each condition (one after another; grouped suites share one pass over the images)."""
@@ -123,6 +138,35 @@ class BaseSuite:
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
         return []
+
+    def _report(self, function: str) -> Callable | None:
+        """`function` of the suite's `report_module`, if it has one."""
+        return getattr(importlib.import_module(self.report_module), function, None) if self.report_module else None
+
+    def report_sections(self, runs: list[ReportRun], figures: bool = True) -> list[Section]:
+        """This suite's report sections (tables, figures, notes) from the report's runs; none when they hold no
+        rows of it. Default: `sections(runs, figures)` of its report module, else one table of the `headline`
+        metrics per run and condition."""
+        from .reports.sections import headline_section
+
+        own = self._report("sections")
+        return own(runs, figures) if own else headline_section(self.name, self.description, self.headline, runs)
+
+    def summary_columns(self, runs: list[ReportRun]) -> list[SummaryColumn]:
+        """The suite's columns of the report's side-by-side summary (default: its report module's, else none)."""
+        own = self._report("summary_columns")
+        return own(runs) if own else []
+
+    def reliability_panels(self, run: ReportRun) -> list[tuple[str, list[str]]]:
+        """(title, conditions pooled) of the suite's panels in the report's reliability diagrams (default: its report
+        module's, else none)."""
+        own = self._report("reliability_panels")
+        return own(run) if own else []
+
+    def ece_shift_panel(self, runs: list[ReportRun]) -> ShiftPanel | None:
+        """The suite's panel of the report's 'ECE vs shift' figure (default: its report module's, else none)."""
+        own = self._report("ece_shift_panel")
+        return own(runs) if own else None
 
 
 SUITE_MODULES = {
