@@ -17,6 +17,7 @@ SUITE = CorruptionSuite.name
 MEANS = (("mean corruption acc", "mean_corruption_acc"), ("mean ECE raw", "mean_ece_15_equal_width"),
          ("mean ECE temp-scaled", "mean_ece_15_equal_width_ts"), ("mCE (AlexNet)", "mce_alexnet"),
          ("relative mCE (AlexNet)", "relative_mce_alexnet"))
+CLEAN_ROW = "clean (clean acc)"
 SUMMARY_NOTE = ("mean corruption acc is the mean over the common corruption × severity conditions evaluated; "
                 "mCE needs all 15 common corruptions at severities 1-5")
 
@@ -42,10 +43,12 @@ def corruption_tables(runs: list[ReportRun]) -> list[Table]:
             metric_cells = [run.cell(SUITE, m, g) for _, m in MEANS]
             if g == "clean":
                 metric_cells[0] = run.cell(SUITE, "acc", "clean")
-            agg_rows.append([run.label, g, *metric_cells])
+            agg_rows.append([run.label, CLEAN_ROW if g == "clean" else g, *metric_cells])
     agg = Table("Corruption means", ["model", "group", *(h for h, _ in MEANS)], agg_rows,
                 "Means over the conditions of each group; mCE needs all 15 common corruptions at severities 1-5, "
-                "and on on-the-fly corruptions it mixes two distributions (AlexNet errors are from ImageNet-C).",
+                "and on on-the-fly corruptions it mixes two distributions (AlexNet errors are from ImageNet-C). The "
+                "clean row's accuracy is the clean acc of the summary and of the clean suite (the same logits, "
+                "computed once).",
                 label_columns=2, key="corruption_means")
     return [t for t in (drop_empty(agg), drop_empty(per)) if t is not None]
 
