@@ -102,3 +102,14 @@ def test_suite_with_its_own_sections_and_summary_column(toy_run, registered, mon
     assert summary[0] == ["model", "clean acc", "toy acc (noise 1)", "ECE raw", "ECE temp-scaled", "flags"]
     assert summary[1][2] == _cell_text(toy_run, "noise:1.0", "acc") and "toy acc is under noise 1" in md
     assert '<section id="toy-noise"><h2>Noise robustness</h2>' in html and '<table id="t-toy_nll">' in html
+
+
+def test_report_of_a_run_with_only_a_new_suite(registered, tmp_path):
+    """No built-in suite at all: the summary (flags only), the fitted temperature, and the toy section."""
+    run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["toy"], out=tmp_path / "run", limit=20,
+                       scales="2").root
+    write_report([run], tmp_path / "report")
+    payload = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [s["key"] for s in payload["sections"]] == ["calibration", "toy"]
+    assert payload["summary"]["columns"] == ["model", "flags"]
+    assert '<section id="toy">' in (tmp_path / "report" / "report.html").read_text()
