@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from .data import DataSource
@@ -67,6 +68,30 @@ def option_text(value: Any) -> str:
 
 
 @dataclass
+class CleanLogits:
+    """The logits of a shard's clean images, computed once per worker and shared by every suite: call it for them.
+    A suite that runs the model on the clean batches in its own pass (decoding each image once) reads `known` first
+    and hands what it computed to `keep`; the numbers are the same either way (the same batches, the same model)."""
+
+    compute: Callable[[], np.ndarray]
+    store: dict[Any, np.ndarray]  # the worker's logits per shard
+    key: Any
+
+    def __call__(self) -> np.ndarray:
+        if self.key not in self.store:
+            self.store[self.key] = self.compute()
+        return self.store[self.key]
+
+    @property
+    def known(self) -> np.ndarray | None:
+        """The logits if some suite has computed them already, else None."""
+        return self.store.get(self.key)
+
+    def keep(self, logits: np.ndarray) -> None:
+        self.store.setdefault(self.key, logits)
+
+
+@dataclass
 class TaskContext:
     """Everything a suite may use to run a shard of its conditions. `data` is the shard's samples (opened
     from the run's data spec, `data.origin`, when it has one); `clean_logits()` are theirs, computed once."""
@@ -79,7 +104,7 @@ class TaskContext:
     batch_size: int
     progress: Progress
     run_dir: Path
-    clean_logits: Callable[[], Any]
+    clean_logits: CleanLogits
     cache: dict[Any, Any] = field(default_factory=dict)  # the worker's scratch memory, shared by its tasks
     limit: int | None = None  # the run's --limit (a default for the sizes of other sets a suite opens)
 
