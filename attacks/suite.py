@@ -104,6 +104,7 @@ class AttackSuite(BaseSuite):
                     _optional_int),
     )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
+    report_module = "robustbench_local.attacks.report"
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,8/255,0.1"}
     record_schema = {**CLASSIFICATION_SCHEMA, "clean_correct": BOOL, "attack_success": BOOL, "broken_by": TEXT,
                      "perturbation_linf": FLOAT, "perturbation_l2": FLOAT, "queries": INT}

@@ -58,6 +58,7 @@ class CorruptionSuite(BaseSuite):
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
     metric_specs = SPECS
     record_schema = {**CLASSIFICATION_SCHEMA, "corruption": TEXT, "severity": INT}
+    report_module = "robustbench_local.corruptions.report"
     demo_options: ClassVar[dict[str, Any]] = {"corruptions": "common", "severities": "1,5"}  # 30 cheap 32-px tasks
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]:
@@ -97,6 +98,7 @@ class CorruptionSuite(BaseSuite):
         seeds = {cond.name: sample_seeds(ctx.seed, data.ids, cond.params["corruption"], cond.params["severity"])
                  for cond in corrupted}
         chunks: dict[str, list[np.ndarray]] = {cond.name: [] for cond in conditions}
+        known = ctx.clean_logits.known  # computed by another suite: no second model pass over the clean images
         label = conditions[0].name if len(conditions) == 1 else f"{len(conditions)} conditions"
         with ctx.progress.bar(len(data) * len(conditions), label, "img") as bar:
             start = 0
@@ -108,8 +110,8 @@ class CorruptionSuite(BaseSuite):
                     params = {p: resolve_params(p, batch.shape[1:3], note) for p in {c.params["params"] for c in corrupted}}
                 on_device = None
                 for cond in conditions:
-                    if cond.name == "clean":
-                        logits = model.predict(batch, ctx.batch_size)
+                    if cond.name == "clean":  # the shard's clean logits, shared with every suite
+                        logits = model.predict(batch, ctx.batch_size) if known is None else known[rows]
                     elif cond.params["backend"] == "fast":  # corrupted on the model's device, right before it
                         from .fast.stream import corrupted_logits, to_device
 
@@ -126,6 +128,8 @@ class CorruptionSuite(BaseSuite):
                     bar.update(len(batch))
                 start += len(batch)
         empty = np.zeros((0, model.num_classes), np.float32)
+        if known is None and "clean" in chunks:
+            ctx.clean_logits.keep(np.concatenate(chunks["clean"]) if chunks["clean"] else empty)
         return [self._condition_records(cond, np.concatenate(chunks[cond.name]) if chunks[cond.name] else empty,
                                         data, params) for cond in conditions]
 

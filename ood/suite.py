@@ -82,6 +82,7 @@ class OODSuite(BaseSuite):
     metric_specs = (*SPECS, *(MetricSpec(f"{s.name}_mean", s.higher_is_better, s.low, s.high,
                                          f"unweighted mean over the near (or far) OOD sets of {s.name}: {s.definition}")
                               for s in SPECS))
+    report_module = "robustbench_local.ood.report"
     shardable = False  # a task scores the whole ID test split against the whole OOD set
     options = (
         SuiteOption("ood_data", "OOD sets: `builtin` or comma-separated data specs, each optionally near=/far=",

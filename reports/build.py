@@ -1,8 +1,8 @@
-"""Assemble a report (summary, per-suite sections, figures, glossary) and write it as md, html, csv and json."""
+"""Assemble a report (summary, the suites' sections, glossary) and write it as md, html, csv and json."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -10,23 +10,15 @@ import pandas as pd
 from robustbench_local.errors import RunError, SpecError, os_reason
 from robustbench_local.runner.store import atomic_write
 
-from . import plots, sections
 from .glossary import GLOSSARY
 from .render_html import render_html
 from .render_md import render_md
 from .runs import ReportRun, load_runs
+from .sections import Section, suite_sections
 from .summary import long_rows, summary_table
 from .table import Table
 
 FORMATS = ("md", "html", "csv", "json")
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    tables: list[Table]
-    figures: list[plots.Figure] = field(default_factory=list)
 
 
 @dataclass
@@ -51,18 +43,8 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def build_report(runs: list[ReportRun], figures: bool = True) -> Report:
-    """Tables for every suite the runs hold; figures only when asked (md/html)."""
-    def figs(key: str) -> list[plots.Figure]:
-        return plots.section_figures(key, runs) if figures else []
-
-    candidates = [
-        Section("calibration", "Clean accuracy and calibration", [t for t in [sections.clean_table(runs)] if t],
-                figs("calibration")),
-        Section("attacks", "Adversarial robustness", [t for t in [sections.attack_table(runs)] if t], figs("attacks")),
-        Section("corruptions", "Common corruptions", sections.corruption_tables(runs), figs("corruptions")),
-        Section("ood", "Out-of-distribution detection", sections.ood_tables(runs), figs("ood")),
-    ]
-    return Report(runs, summary_table(runs), [s for s in candidates if s.tables or s.figures])
+    """The summary and every suite's sections that the runs have data for; figures only when asked (md/html)."""
+    return Report(runs, summary_table(runs), suite_sections(runs, figures))
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:

@@ -59,3 +59,12 @@ class Table:
     def to_json(self) -> dict:
         return {"key": self.key, "title": self.title, "note": self.note, "columns": self.columns,
                 "rows": [[v.to_json() if isinstance(v, Cell) else v for v in row] for row in self.rows]}
+
+
+def drop_empty(table: Table) -> Table | None:
+    """Drop value columns that no row fills and rows with no value; None when nothing is left."""
+    k = table.label_columns
+    keep = [i for i in range(len(table.columns)) if i < k or any(r[i] != MISSING for r in table.rows)]
+    table.columns = [table.columns[i] for i in keep]
+    table.rows = [[r[i] for i in keep] for r in table.rows if any(v != MISSING for v in r[k:])]
+    return table if table.rows and len(keep) > k else None

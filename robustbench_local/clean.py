@@ -11,6 +11,7 @@ class CleanSuite(BaseSuite):
     name = "clean"
     description = "accuracy and calibration (ECE, MCE, classwise ECE, Brier, NLL; raw and temperature-scaled)"
     headline = ("acc", "nll", "nll_ts", "ece_15_equal_width", "ece_15_equal_width_ts", "brier_sum")
+    report_module = "robustbench_local.clean_report"
 
     def conditions(self, options: dict[str, Any]) -> list[Condition]:
         return [Condition("clean")]

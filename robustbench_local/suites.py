@@ -5,8 +5,9 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from .data import DataSource
@@ -16,6 +17,10 @@ from .metrics.contract import MetricSpec
 from .models import Classifier
 from .progress import Progress
 from .records import CLASSIFICATION_SCHEMA, Records
+
+if TYPE_CHECKING:
+    from .reports.runs import ReportRun
+    from .reports.sections import Section, ShiftPanel, SummaryColumn
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,30 @@ def option_text(value: Any) -> str:
 
 
 @dataclass
+class CleanLogits:
+    """The logits of a shard's clean images, computed once per worker and shared by every suite: call it for them.
+    A suite that runs the model on the clean batches in its own pass (decoding each image once) reads `known` first
+    and hands what it computed to `keep`; the numbers are the same either way (the same batches, the same model)."""
+
+    compute: Callable[[], np.ndarray]
+    store: dict[Any, np.ndarray]  # the worker's logits per shard
+    key: Any
+
+    def __call__(self) -> np.ndarray:
+        if self.key not in self.store:
+            self.store[self.key] = self.compute()
+        return self.store[self.key]
+
+    @property
+    def known(self) -> np.ndarray | None:
+        """The logits if some suite has computed them already, else None."""
+        return self.store.get(self.key)
+
+    def keep(self, logits: np.ndarray) -> None:
+        self.store.setdefault(self.key, logits)
+
+
+@dataclass
 class TaskContext:
     """Everything a suite may use to run a shard of its conditions. `data` is the shard's samples (opened
     from the run's data spec, `data.origin`, when it has one); `clean_logits()` are theirs, computed once."""
@@ -76,7 +105,7 @@ class TaskContext:
     batch_size: int
     progress: Progress
     run_dir: Path
-    clean_logits: Callable[[], Any]
+    clean_logits: CleanLogits
     cache: dict[Any, Any] = field(default_factory=dict)  # the worker's scratch memory, shared by its tasks
     limit: int | None = None  # the run's --limit (a default for the sizes of other sets a suite opens)
 
@@ -105,9 +134,19 @@ class Suite(Protocol):
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]: ...
 
+    # What the suite shows in a report (defaults in `BaseSuite`: a headline table, nothing else).
+    def report_sections(self, runs: list[ReportRun], figures: bool = True) -> list[Section]: ...
+
+    def summary_columns(self, runs: list[ReportRun]) -> list[SummaryColumn]: ...
+
+    def reliability_panels(self, run: ReportRun) -> list[tuple[str, list[str]]]: ...
+
+    def ece_shift_panel(self, runs: list[ReportRun]) -> ShiftPanel | None: ...
+
 
 class BaseSuite:
-    """Defaults for classification suites: calibration metrics per condition, no cross-condition summary."""
+    """Defaults for classification suites: calibration metrics per condition, no cross-condition summary, a report
+    section with the headline metrics per condition."""
 
     options: tuple[SuiteOption, ...] = ()
     headline: tuple[str, ...] = ("acc",)
@@ -116,6 +155,7 @@ class BaseSuite:
     demo_options: dict[str, Any] = {}
     shardable: bool = True
     grouped: bool = False
+    report_module: str | None = None  # the module of the suite's report functions (imported when a report asks)
 
     def run_group(self, conditions: list[Condition], ctx: TaskContext) -> list[Records]:
         """Records of each condition (one after another; grouped suites share one pass over the images)."""
@@ -128,6 +168,35 @@ class BaseSuite:
 
     def summary(self, metrics: pd.DataFrame) -> list[dict]:
         return []
+
+    def _report(self, function: str) -> Callable | None:
+        """`function` of the suite's `report_module`, if it has one."""
+        return getattr(importlib.import_module(self.report_module), function, None) if self.report_module else None
+
+    def report_sections(self, runs: list[ReportRun], figures: bool = True) -> list[Section]:
+        """This suite's report sections (tables, figures, notes) from the report's runs; none when they hold no
+        rows of it. Default: `sections(runs, figures)` of its report module, else one table of the `headline`
+        metrics per run and condition."""
+        from .reports.sections import headline_section
+
+        own = self._report("sections")
+        return own(runs, figures) if own else headline_section(self.name, self.description, self.headline, runs)
+
+    def summary_columns(self, runs: list[ReportRun]) -> list[SummaryColumn]:
+        """The suite's columns of the report's side-by-side summary (default: its report module's, else none)."""
+        own = self._report("summary_columns")
+        return own(runs) if own else []
+
+    def reliability_panels(self, run: ReportRun) -> list[tuple[str, list[str]]]:
+        """(title, conditions pooled) of the suite's panels in the report's reliability diagrams (default: its report
+        module's, else none)."""
+        own = self._report("reliability_panels")
+        return own(run) if own else []
+
+    def ece_shift_panel(self, runs: list[ReportRun]) -> ShiftPanel | None:
+        """The suite's panel of the report's 'ECE vs shift' figure (default: its report module's, else none)."""
+        own = self._report("ece_shift_panel")
+        return own(runs) if own else None
 
 
 SUITE_MODULES = {

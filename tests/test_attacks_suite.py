@@ -17,6 +17,7 @@ from robustbench_local.attacks.threat import AttackContractError
 from torch import nn
 
 from robustbench_local import Classifier, evaluate
+from robustbench_local.gate import Rule, judge
 from robustbench_local.models.classifier import frozen_mode
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -211,3 +212,20 @@ def test_gradient_check_reports_how_many_points_it_checked(digits_model, subset)
     assert checks["zero_grad_points"] == min(CHECK_POINTS, int(correct.sum()))
     none = model_checks(digits_model, subset.read, subset.labels, np.zeros(len(subset), bool))
     assert none["zero_grad_points"] == 0 and np.isnan(none["zero_grad_share"])
+
+
+def test_eps_zero_rows_are_the_clean_suites_number_and_gate_rules_on_them_work(digits_model, subset, tmp_path):
+    """At ε = 0 the attack suite's records are the shard's clean logits (no second model pass): acc, robust_acc and
+    clean_acc there are the clean suite's acc, bit for bit, and a gate rule on the ε = 0 row judges that number."""
+    run = evaluate(digits_model, subset, suites=["clean", "attacks"], out=tmp_path, calibration_data=None,
+                   attack="pgd?steps=2", eps="0,4/255")
+    assert run.task("attacks", "pgd?steps=2:Linf:0").logits.tobytes() == run.task("clean", "clean").logits.tobytes()
+    m = run.metrics.set_index(["suite", "condition", "metric"]).value
+    clean = m["clean", "clean", "acc"]
+    for metric in ("acc", "robust_acc", "clean_acc"):
+        assert m["attacks", "pgd?steps=2:Linf:0", metric] == clean
+    assert m["attacks", "pgd?steps=2:Linf:4/255", "clean_acc"] == clean
+    rules = [Rule(metric="robust_acc", suite="attacks", condition="pgd?steps=2:Linf:0", min=0.5),
+             Rule(metric="robust_acc", suite="attacks", condition="pgd?steps=2:Linf:0", max_drop=0.01)]
+    verdicts = judge(run, run, rules)
+    assert [v.passed for v in verdicts] == [True, True] and {v.candidate for v in verdicts} == {clean}

@@ -134,15 +134,26 @@ def test_cli_list_corruptions():
 
 
 def test_clean_pass_is_computed_once_across_suites(digits_model, digits_test, tmp_path, monkeypatch):
+    """The corruption suite's clean condition reuses the shard's clean logits: the clean images go through the model
+    once for both suites, and both suites' clean records are the same logits, bit for bit."""
     data = digits_test.limit(20)
-    calls = []
-    original = type(digits_model).predict
+    passes = []
+    original = type(digits_model).predict_stream
 
-    def counting(self, images, batch_size=256):
-        calls.append(images.shape == data.images.shape and np.array_equal(images, data.images))
-        return original(self, images, batch_size)
+    def counting(self, batches):
+        batches = list(batches)
+        images = np.concatenate(batches) if batches else None
+        passes.append(images is not None and images.shape == data.images.shape and np.array_equal(images, data.images))
+        return original(self, batches)
 
-    monkeypatch.setattr(type(digits_model), "predict", counting)
-    evaluate(digits_model, data, suites=["clean", "corruptions"], out=tmp_path / "run", calibration_data=None,
-             corruptions="contrast", severities="1,2", corruption_workers="0")
-    assert sum(calls) == 1  # the clean images went through the model once, shared by both suites
+    monkeypatch.setattr(type(digits_model), "predict_stream", counting)
+    for order in (["clean", "corruptions"], ["corruptions", "clean"]):  # whichever suite computes them, once
+        passes.clear()
+        run = evaluate(digits_model, data, suites=order, out=tmp_path / order[0], calibration_data=None,
+                       corruptions="contrast", severities="1,2", corruption_workers="0")
+        assert sum(passes) == 1  # the clean images went through the model once, shared by both suites
+        clean, corrupted = run.task("clean", "clean"), run.task("corruptions", "clean")
+        assert clean.logits.tobytes() == corrupted.logits.tobytes()
+        assert corrupted.table["correct"].tolist() == clean.table["correct"].tolist()
+        m = run.metrics.set_index(["suite", "condition", "metric"])
+        assert m.loc[("clean", "clean", "acc"), "value"] == m.loc[("corruptions", "clean", "acc"), "value"]

@@ -199,3 +199,16 @@ def test_attack_table_shows_model_passes_beside_robust_accuracy(runs, two_run_re
     assert float(cell.split()[0]) == pytest.approx(attacked.queries.mean(), abs=5e-4)  # then its [interval]
     correct = attacked.clean_correct.astype(bool)
     assert (attacked.queries[~correct] == 0).all() and (attacked.queries[correct] > 0).all()
+
+
+def test_clean_accuracy_is_one_number_under_one_name(runs, two_run_report):
+    """The attack table's ε = 0 row and the corruption means' clean row show the summary's clean acc, labelled so,
+    with a note saying they are the same number."""
+    md = (two_run_report / "report.md").read_text()
+    label, run_dir = "builtin:digits-cnn-at", runs["builtin:digits-cnn-at"]
+    clean = _expected(run_dir, "clean", "acc", "clean")
+    assert _md_summary(md)[label]["clean acc"] == clean
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()]
+    assert next(r for r in rows if r[:4] == [label, "pgd", "Linf", "0 (clean acc)"])[4] == clean  # robust acc
+    assert next(r for r in rows if r[:2] == [label, "clean (clean acc)"])[2] == clean  # mean corruption acc column
+    assert md.count("the same logits, computed once") == 2

@@ -30,6 +30,7 @@ from .spec import EvalSpec
 from .store import CALIBRATION, MANIFEST, RunStore, read_meta, recorded_digest
 
 METRIC_COLUMNS = ["model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n", "params"]
+CALIBRATION_ROWS = "calibration"  # the `suite` of the run's own rows (the fitted temperature), which no suite owns
 METRICS_CACHE_VERSION = 5  # bump when suites' per-task metric rows change, so cached ones are recomputed once
 VERSIONED = ("torch", "torchvision", "torchattacks", "imagecorruptions", "numpy", "robustbench-local")
 
@@ -338,7 +339,7 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
         rows += [{"model": first["model"], "dataset": first["dataset"], "suite": name, "params": "{}", **r}
                  for r in get_suite(name).summary(frame)]
     if calibration:
-        rows += [{"model": manifest.get("model"), "dataset": manifest.get("data"), "suite": "calibration",
+        rows += [{"model": manifest.get("model"), "dataset": manifest.get("data"), "suite": CALIBRATION_ROWS,
                   "condition": "val", "metric": metric, "value": value, "ci_low": np.nan, "ci_high": np.nan,
                   "n": calibration["n"], "params": "{}"}
                  for metric, value in (("temperature", temperature),

@@ -19,7 +19,7 @@ from ..data import DataSource
 from ..models import Classifier
 from ..progress import Progress
 from ..records import Records
-from ..suites import Condition, TaskContext
+from ..suites import CleanLogits, Condition, TaskContext
 
 GROUP_BYTES = 256 << 20  # a grouped shard keeps its conditions' logits in memory: bound their size
 
@@ -87,17 +87,17 @@ class Worker:
         self._clean: dict[tuple[int, int], np.ndarray] = {}
         self.cache: dict = {}
 
-    def clean_logits(self, start: int, stop: int) -> np.ndarray:
-        if (start, stop) not in self._clean:
-            p = self.payload
-            self._clean[(start, stop)] = p.model.predict_stream(p.data.batches(p.batch_size, start, stop))
-        return self._clean[(start, stop)]
+    def clean_logits(self, start: int, stop: int) -> CleanLogits:
+        """The clean logits of positions [start, stop), computed on first use (or kept from a suite that did)."""
+        p = self.payload
+        return CleanLogits(lambda: p.model.predict_stream(p.data.batches(p.batch_size, start, stop)), self._clean,
+                           (start, stop))
 
     def run(self, job: ShardJob) -> list[Records]:
         """Records of each of the job's tasks on its range, in the order of `job.tasks`."""
         p = self.payload
         data = p.data if (job.start, job.stop) == (0, len(p.data)) else p.data.subset(slice(job.start, job.stop))
         ctx = TaskContext(p.model, data, p.seed, p.options, p.temperature, p.batch_size, self.progress, p.run_dir,
-                          lambda: self.clean_logits(job.start, job.stop), self.cache, p.limit)
+                          self.clean_logits(job.start, job.stop), self.cache, p.limit)
         suite = importlib.import_module(job.suite_module).SUITE
         return suite.run_group([condition for _, condition in job.tasks], ctx)
