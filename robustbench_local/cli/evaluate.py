@@ -4,16 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import torch
 
-from ..api import run_spec
 from ..data.stream import available_cpus, set_workers
-from ..progress import Progress
-from ..runner import EvalSpec
-from ..runner.executors import make_executor
-from ..suites import all_suites
+from ..suites import all_options
 from .app import cli
-from .table import print_headline
 
 
 def data_workers_option(fn):
@@ -24,16 +18,15 @@ def data_workers_option(fn):
 
 
 def suite_option_decorators():
-    """One click option per suite setting (value kept as text and parsed by the suite)."""
-    seen: dict[str, str] = {}
+    """One click option per registered suite's declared setting (value kept as text and parsed by the suite; no suite
+    is imported)."""
+    seen: set[str] = set()
     decorators = []
-    for suite in all_suites():
-        for opt in suite.options:
-            if opt.name in seen:
-                continue
-            seen[opt.name] = suite.name
+    for suite, opt in all_options():
+        if opt.name not in seen:
+            seen.add(opt.name)
             decorators.append(click.option(opt.flag, opt.name, default=None,
-                                           help=f"[{suite.name}] {opt.help} (default: {opt.default})"))
+                                           help=f"[{suite}] {opt.help} (default: {opt.default})"))
     return decorators
 
 
@@ -89,6 +82,14 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
       rbl evaluate builtin:digits-cnn --data builtin:digits --workers 2 --threads 1 --shard-size 64 --out runs/demo
       rbl evaluate builtin:digits-cnn --data builtin:digits --executor ray --ray-address auto --out runs/demo
     """
+    import torch
+
+    from ..api import run_spec
+    from ..progress import Progress
+    from ..runner import EvalSpec
+    from ..runner.executors import make_executor
+    from .table import print_headline
+
     suite_list = [s.strip() for entry in suites for s in entry.split(",") if s.strip()] or None
     given = {k: v for k, v in suite_options.items() if v is not None}
     fields = {"model": model, "data": data, "suites": suite_list, "seed": seed, "limit": limit,
