@@ -6,15 +6,14 @@ from collections.abc import Callable
 import click
 
 from ..data.schemes import builtin_datasets
+from ..model_catalog import BUILTIN_MODELS, OPTIONS
 from ..registry import DATA_SCHEMES, SUITES
 from .app import cli
 
 
 def _models() -> list[tuple[str, str]]:
-    from ..models import BUILTIN_MODELS, LOADERS  # not yet declared as data: this listing imports torch
-
     rows = [(f"builtin:{m.name}", m.description) for m in BUILTIN_MODELS.values()]
-    return rows + [(f"{scheme}:...", "model spec form") for scheme in LOADERS if scheme != "builtin"]
+    return rows + [(f"{scheme}:...", "model spec form") for scheme in OPTIONS if scheme != "builtin"]
 
 
 def _datasets() -> list[tuple[str, str]]:
