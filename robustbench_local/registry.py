@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
 from typing import Any
 
@@ -48,6 +48,21 @@ class Entry:
         return load_target(self.target)
 
 
+def _plugin_entry(point: EntryPoint) -> Entry:
+    """The Entry an installed package's entry point names; a broken one is refused in one line naming the package."""
+    where = f"entry point {point.name} = {point.value} in group {point.group}"
+    if point.dist is not None:
+        where += f" (package {point.dist.name})"
+    try:
+        entry = point.load()
+    except Exception as exc:  # noqa: BLE001  (any error of a third-party import: named, with the fix)
+        raise SpecError(f"{where} cannot be loaded ({type(exc).__name__}: {exc}); fix or uninstall that "
+                        "package") from None
+    if not isinstance(entry, Entry):
+        raise SpecError(f"{where} names a {type(entry).__name__}; it must name a robustbench_local.registry.Entry")
+    return entry
+
+
 class Registry:
     """Name -> Entry for one kind: built-ins first, then plugins' entry points, then `register`ed entries."""
 
@@ -63,10 +78,7 @@ class Registry:
         if self._entries is None:
             entries = {e.name: e for e in load_target(self._builtins)}
             for point in entry_points(group=self.group):
-                entry = point.load()
-                if not isinstance(entry, Entry):
-                    raise SpecError(f"entry point {point.name} = {point.value} in group {self.group} names a "
-                                    f"{type(entry).__name__}; it must name a robustbench_local.registry.Entry")
+                entry = _plugin_entry(point)
                 entries.setdefault(entry.name, entry)  # a plugin never replaces a built-in
             self._entries = entries
         return {**self._entries, **self.added}

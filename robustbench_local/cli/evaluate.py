@@ -7,7 +7,7 @@ import click
 
 from ..data.stream import available_cpus, set_workers
 from ..suites import all_options
-from .app import cli
+from .app import RblCommand, cli
 
 
 def data_workers_option(fn):
@@ -17,26 +17,24 @@ def data_workers_option(fn):
                              f"{available_cpus()}); never changes a number.")(fn)
 
 
-def suite_option_decorators():
-    """One click option per registered suite's declared setting (value kept as text and parsed by the suite; no suite
-    is imported)."""
-    seen: set[str] = set()
-    decorators = []
-    for suite, opt in all_options():
-        if opt.name not in seen:
-            seen.add(opt.name)
-            decorators.append(click.option(opt.flag, opt.name, default=None,
-                                           help=f"[{suite}] {opt.help} (default: {opt.default})"))
-    return decorators
+class WithSuiteOptions(RblCommand):
+    """A command with one option per registered suite's declared setting (value kept as text and parsed by the
+    suite), read from the registry each time it parses or shows help, so that no suite is imported and a suite
+    registered later (a plugin, a test's) is there too."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        own = super().get_params(ctx)
+        seen = {p.name for p in own}
+        extra = []
+        for suite, opt in all_options():
+            if opt.name not in seen:
+                seen.add(opt.name)
+                extra.append(click.Option([opt.flag, opt.name], default=None,
+                                          help=f"[{suite}] {opt.help} (default: {opt.default})"))
+        return [*own[:-1], *extra, own[-1]] if own and own[-1].name == "help" else [*own, *extra]
 
 
-def with_suite_options(fn):
-    for decorate in reversed(suite_option_decorators()):
-        fn = decorate(fn)
-    return fn
-
-
-@cli.command()
+@cli.command(cls=WithSuiteOptions)
 @click.argument("model", required=False)
 @click.option("--data", help="Data spec, e.g. builtin:digits, cifar10:DIR, imagefolder:DIR, npz:FILE.")
 @click.option("--suite", "suites", multiple=True, help="Suite(s) to run, repeatable or comma-separated "
@@ -61,7 +59,6 @@ def with_suite_options(fn):
 @click.option("--shard-size", type=click.IntRange(min=1), help="Samples per shard (rounded up to a multiple of "
               "--batch-size); default: one shard per task (corruptions: shards whose logits fit in 256 MB).")
 @data_workers_option
-@with_suite_options
 @click.pass_context
 def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
              calibration_data, executor, workers, ray_address, threads, shard_size, data_workers,
