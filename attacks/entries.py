@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robustbench_local.registry import Entry
-from robustbench_local.suites import SuiteOption
+from robustbench_local.suites import SuiteOption, suite_entry
 
 BUILDERS = "robustbench_local.attacks.builders"
 
@@ -71,17 +71,17 @@ COMPOSITES: dict[str, Composite] = {
 
 
 SUITE_MODULE = "robustbench_local.attacks.suite"
-SUITE = Entry("attacks", f"{SUITE_MODULE}:SUITE", "robust accuracy under attacks (fgsm, pgd, cw, apgd-*, fab-t, square, "
-              "autoattack), per-point worst case, eps sweeps, calibration under attack, sanity flags",
-              "Croce et al. 2021 (RobustBench)", {"options": (
-                  SuiteOption("attack", "attack(s), comma-separated; A+B = one worst-case sequence; NAME?key=value "
-                              "sets a parameter (see `rbl list attacks`)", "pgd", f"{SUITE_MODULE}:parse_attacks"),
-                  SuiteOption("norm", "threat model norm(s): Linf, L2", "Linf", f"{SUITE_MODULE}:parse_norms"),
-                  SuiteOption("eps", "radii in pixel units, fractions allowed: Linf in [0, 1]; L2 (the norm of the "
-                              "whole perturbation) may exceed 1", "0,1/255,2/255,4/255,8/255",
-                              f"{SUITE_MODULE}:parse_eps_list"),
-                  SuiteOption("steps", "override the iterations of every attack that has them", "default",
-                              f"{SUITE_MODULE}:optional_int"),
-                  SuiteOption("restarts", "override the random restarts of every attack that has them", "default",
-                              f"{SUITE_MODULE}:optional_int"),
-              )})
+SUITE_OPTIONS = (
+    SuiteOption("attack", "attack(s), comma-separated; A+B = one worst-case sequence; NAME?key=value sets a parameter "
+                "(see `rbl list attacks`)", "pgd", f"{SUITE_MODULE}:parse_attacks"),
+    SuiteOption("norm", "threat model norm(s): Linf, L2", "Linf", f"{SUITE_MODULE}:parse_norms"),
+    SuiteOption("eps", "radii in pixel units, fractions allowed: Linf in [0, 1]; L2 (the norm of the whole "
+                "perturbation) may exceed 1", "0,1/255,2/255,4/255,8/255", f"{SUITE_MODULE}:parse_eps_list"),
+    SuiteOption("steps", "override the iterations of every attack that has them", "default",
+                f"{SUITE_MODULE}:optional_int"),
+    SuiteOption("restarts", "override the random restarts of every attack that has them", "default",
+                f"{SUITE_MODULE}:optional_int"),
+)
+SUITE = suite_entry("attacks", f"{SUITE_MODULE}:SUITE", "robust accuracy under attacks (fgsm, pgd, cw, apgd-*, fab-t, "
+                    "square, autoattack), per-point worst case, eps sweeps, calibration under attack, sanity flags",
+                    SUITE_OPTIONS, "Croce et al. 2021 (RobustBench)")

@@ -8,7 +8,7 @@ FIT_VAL: ID representations of that split; FIT_TEMPERATURE: it is built with the
 from __future__ import annotations
 
 from robustbench_local.registry import Entry
-from robustbench_local.suites import SuiteOption
+from robustbench_local.suites import SuiteOption, suite_entry
 
 LOGITS, FEATURES, HEAD, INPUT_GRADIENT = "logits", "features", "head", "input_gradient"
 FIT_NONE, FIT_TRAIN, FIT_VAL, FIT_TEMPERATURE = "none", "id-train", "id-val", "clean temperature"
@@ -47,15 +47,16 @@ DETECTORS = (
 
 FIT_LIMIT = 50_000  # train images whose features a fitted detector holds, by default (N x D floats)
 SUITE_MODULE = "robustbench_local.ood.suite"
-SUITE = Entry("ood", f"{SUITE_MODULE}:SUITE", "OOD detection: MSP, MSP-TS, MaxLogit, Energy, ODIN, Mahalanobis, KNN, "
-              "ViM, ReAct, GEN, DICE, ASH (and plugins') on --ood-data vs the ID test split (AUROC, AUPR, FPR@95TPR, "
-              "near/far means)", "Yang et al. 2022 (OpenOOD)", {"options": (
-                  SuiteOption("ood_data", "OOD sets: `builtin` or comma-separated data specs, each optionally "
-                              "near=/far=", "builtin", f"{SUITE_MODULE}:parse_ood_data"),
-                  SuiteOption("detectors", "`all` or comma-separated detector names (see `rbl list detectors`)", "all",
-                              "robustbench_local.ood.detectors:parse_detectors"),
-                  SuiteOption("ood_limit", "evaluate a deterministic subset of N images of each OOD set (default: "
-                              "--limit)", None, f"{SUITE_MODULE}:positive_int"),
-                  SuiteOption("ood_fit_limit", "fit detectors on a deterministic subset of N ID train images (default "
-                              "50000: their features are held in memory)", FIT_LIMIT, f"{SUITE_MODULE}:positive_int"),
-              )})
+SUITE_OPTIONS = (
+    SuiteOption("ood_data", "OOD sets: `builtin` or comma-separated data specs, each optionally near=/far=", "builtin",
+                f"{SUITE_MODULE}:parse_ood_data"),
+    SuiteOption("detectors", "`all` or comma-separated detector names (see `rbl list detectors`)", "all",
+                "robustbench_local.ood.detectors:parse_detectors"),
+    SuiteOption("ood_limit", "evaluate a deterministic subset of N images of each OOD set (default: --limit)", None,
+                f"{SUITE_MODULE}:positive_int"),
+    SuiteOption("ood_fit_limit", "fit detectors on a deterministic subset of N ID train images (default 50000: their "
+                "features are held in memory)", FIT_LIMIT, f"{SUITE_MODULE}:positive_int"),
+)
+SUITE = suite_entry("ood", f"{SUITE_MODULE}:SUITE", "OOD detection: MSP, MSP-TS, MaxLogit, Energy, ODIN, Mahalanobis, "
+                    "KNN, ViM, ReAct, GEN, DICE, ASH (and plugins') on --ood-data vs the ID test split (AUROC, AUPR, "
+                    "FPR@95TPR, near/far means)", SUITE_OPTIONS, "Yang et al. 2022 (OpenOOD)")

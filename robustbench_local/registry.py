@@ -78,14 +78,21 @@ class Registry:
         if self._entries is None:
             entries = {e.name: e for e in load_target(self._builtins)}
             for point in entry_points(group=self.group):
-                entry = _plugin_entry(point)
+                entry = self._checked(_plugin_entry(point), f"entry point {point.name} = {point.value}")
                 entries.setdefault(entry.name, entry)  # a plugin never replaces a built-in
             self._entries = entries
         return {**self._entries, **self.added}
 
+    def _checked(self, entry: Entry, where: str) -> Entry:
+        missing = [key for key in self.meta_keys if key not in entry.meta]
+        if missing:
+            raise SpecError(f"{where}: {self.kind} entry {entry.name!r} declares no {', '.join(missing)} in its meta; "
+                            f"a {self.kind} entry declares {', '.join(self.meta_keys)} (see README, Plugins)")
+        return entry
+
     def register(self, entry: Entry) -> Entry:
         """Add `entry` in this process (e.g. a suite defined in a test module); replaces one of the same name."""
-        self.added[entry.name] = entry
+        self.added[entry.name] = self._checked(entry, "register")
         return entry
 
     def names(self) -> list[str]:

@@ -55,6 +55,9 @@ def test_unknown_names_list_the_known_ones():
         registry.CORRUPTION_BACKENDS.get("x")
     with pytest.raises(SpecError, match="must read 'package.module:attribute'"):
         Entry("x", "no_colon")
+    with pytest.raises(SpecError, match="register: detectors entry 'x' declares no fit_on in its meta; a detectors "
+                                        "entry declares consumes, fit_on"):
+        registry.DETECTORS.register(Entry("x", "m:C", "d", meta={"consumes": ("logits",)}))
 
 
 def test_a_registered_suite_gets_cli_options_and_runs(monkeypatch, tmp_path):
