@@ -75,3 +75,29 @@ def test_a_broken_plugin_stops_the_cli_in_one_line(monkeypatch):
     monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint("bad", "no_such_plugin_module:X", group)])
     assert_one_line_error(run_rbl("list", "suites"), "entry point bad = no_such_plugin_module:X", "fix or uninstall")
     assert_one_line_error(run_rbl("evaluate", "--help"), "entry point bad")
+
+
+DEVICE_CALLS: list[str] = []
+
+
+def spy_on_device(images, corruption, severity, seeds, params):
+    """A backend's declared on-device twin: the fast backend's, counting its calls."""
+    from robustbench_local.corruptions.fast import corrupt_tensor
+
+    DEVICE_CALLS.append(corruption)
+    return corrupt_tensor(images, corruption, severity, seeds, params)
+
+
+def test_the_corruptions_suite_dispatches_on_a_backend_s_declared_capability(monkeypatch, tmp_path):
+    import robustbench_local as rbl
+
+    spy = Entry("spy", "robustbench_local.corruptions.fast:corrupt_batch", "the fast backend under another name",
+                meta={"processes": False, "on_device": "test_registry:spy_on_device"})
+    monkeypatch.setitem(registry.CORRUPTION_BACKENDS.added, "spy", spy)
+    DEVICE_CALLS.clear()
+    run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["corruptions"], out=tmp_path / "spy", limit=16,
+                       calibration_data=None, corruptions="contrast", severities="2", backend="spy")
+    assert DEVICE_CALLS == ["contrast"]  # corrupted on the model's device because it declares it can be
+    fast = rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["corruptions"], out=tmp_path / "fast", limit=16,
+                        calibration_data=None, corruptions="contrast", severities="2", backend="fast")
+    assert run.metric("acc", "corruptions", "contrast/2") == fast.metric("acc", "corruptions", "contrast/2")
