@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 from types import MappingProxyType
 from typing import Any
 
@@ -48,6 +49,12 @@ class Entry:
         return load_target(self.target)
 
 
+@cache
+def installed_entry_points() -> EntryPoints:
+    """Every installed package's entry points, read once per process (one scan serves all five groups)."""
+    return entry_points()
+
+
 def _plugin_entry(point: EntryPoint) -> Entry:
     """The Entry an installed package's entry point names; a broken one is refused in one line naming the package."""
     where = f"entry point {point.name} = {point.value} in group {point.group}"
@@ -77,7 +84,7 @@ class Registry:
     def _load(self) -> dict[str, Entry]:
         if self._entries is None:
             entries = {e.name: e for e in load_target(self._builtins)}
-            for point in entry_points(group=self.group):
+            for point in installed_entry_points().select(group=self.group):
                 entry = self._checked(_plugin_entry(point), f"entry point {point.name} = {point.value}")
                 entries.setdefault(entry.name, entry)  # a plugin never replaces a built-in
             self._entries = entries

@@ -2,7 +2,7 @@
 suite options a registered suite brings to the CLI."""
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint
+from importlib.metadata import EntryPoint, EntryPoints
 
 import pytest
 import toy_suite
@@ -15,7 +15,7 @@ from robustbench_local.registry import REGISTRIES, SUITES, Entry, Registry
 
 def plugin_registry(monkeypatch, *points: EntryPoint) -> Registry:
     """A suites registry whose installed packages declare `points` (entry points as importlib.metadata reads them)."""
-    monkeypatch.setattr(registry, "entry_points", lambda group: [p for p in points if p.group == group])
+    monkeypatch.setattr(registry, "installed_entry_points", lambda: EntryPoints(points))
     return Registry("suites", "robustbench_local.suite_entries:SUITES")
 
 
@@ -72,7 +72,8 @@ def test_a_registered_suite_gets_cli_options_and_runs(monkeypatch, tmp_path):
 
 def test_a_broken_plugin_stops_the_cli_in_one_line(monkeypatch):
     monkeypatch.setitem(SUITES.__dict__, "_entries", None)
-    monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint("bad", "no_such_plugin_module:X", group)])
+    bad = EntryPoint("bad", "no_such_plugin_module:X", "robustbench_local.suites")
+    monkeypatch.setattr(registry, "installed_entry_points", lambda: EntryPoints([bad]))
     assert_one_line_error(run_rbl("list", "suites"), "entry point bad = no_such_plugin_module:X", "fix or uninstall")
     assert_one_line_error(run_rbl("evaluate", "--help"), "entry point bad")
 
