@@ -1,7 +1,3 @@
-"""Adversarial robustness over torchattacks: registry (registry.py), threat model and contract (threat.py),
-per-point worst-case engine (engine.py), sanity checks (checks.py) and the `attacks` suite (suite.py)."""
-from .engine import PointState, run_sequence
-from .registry import ATTACKS, COMPOSITES, DEFAULTS, parse_sequence
-from .threat import AttackContractError
-
-__all__ = ["ATTACKS", "COMPOSITES", "DEFAULTS", "AttackContractError", "PointState", "parse_sequence", "run_sequence"]
+"""Adversarial robustness over torchattacks: attack specs (registry.py; built-ins declared in entries.py, builders
+in builders.py), threat model and contract (threat.py), per-point worst-case engine (engine.py), sanity checks
+(checks.py) and the `attacks` suite (suite.py). Importing the package imports nothing heavy."""

@@ -108,7 +108,7 @@ def _record(state: PointState, idx: np.ndarray, outcome: Outcome, x: torch.Tenso
             eps: float, member: AttackConfig, ids: np.ndarray) -> None:
     """Check the examples of one batch and keep, per point, a fooling one or a candidate with a lower margin."""
     x_adv, logits = outcome.x_adv.detach(), outcome.logits.detach().float()
-    if member.spec.minimum_norm:  # a minimum-norm attack's example outside the ball is a failure at this eps
+    if member.spec.meta["minimum_norm"]:  # a minimum-norm attack's example outside the ball is a failure at this eps
         inside = _inside_ball(x_adv, x, norm, eps)
         x_adv = torch.where(inside.view(-1, *[1] * (x.dim() - 1)), x_adv, x)
         logits = torch.where(inside[:, None], logits, torch.from_numpy(state.clean[idx]).to(logits.device))

@@ -28,9 +28,10 @@ from robustbench_local.errors import SpecError
 from robustbench_local.metrics import bootstrap_with_replicates, metric_row
 from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
-from robustbench_local.records import BOOL, CLASSIFICATION_SCHEMA, FLOAT, INT, TEXT, Records, classification_records
+from robustbench_local.record_schema import BOOL, CLASSIFICATION_SCHEMA, FLOAT, INT, TEXT
+from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
-from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
+from robustbench_local.suites import BaseSuite, Condition, TaskContext
 
 from .checks import CHECK_POINTS, FLAG_SPECS, condition_flags, model_checks, sweep_flag
 from .engine import PointState, run_sequence
@@ -65,7 +66,7 @@ def parse_norms(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parse_norm(n) for n in _items(text)))
 
 
-def _optional_int(text: str) -> int | None:
+def optional_int(text: str) -> int | None:
     if text.strip().lower() in ("", "none", "default"):
         return None
     return parse_int(text, 1)
@@ -91,18 +92,6 @@ def _largest_drawn(w: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 class AttackSuite(BaseSuite):
     name = "attacks"
-    description = ("robust accuracy under attacks (fgsm, pgd, cw, apgd-*, fab-t, square, autoattack), "
-                   "per-point worst case, eps sweeps, calibration under attack, sanity flags")
-    options = (
-        SuiteOption("attack", "attack(s), comma-separated; A+B = one worst-case sequence; NAME?key=value "
-                    "sets a parameter (see `rbl list attacks`)", "pgd", parse_attacks),
-        SuiteOption("norm", "threat model norm(s): Linf, L2", "Linf", parse_norms),
-        SuiteOption("eps", "radii in pixel units, fractions allowed: Linf in [0, 1]; L2 (the norm of the whole "
-                    "perturbation) may exceed 1", "0,1/255,2/255,4/255,8/255", parse_eps_list),
-        SuiteOption("steps", "override the iterations of every attack that has them", "default", _optional_int),
-        SuiteOption("restarts", "override the random restarts of every attack that has them", "default",
-                    _optional_int),
-    )
     headline = ("robust_acc", "attack_success_rate", "ece_15_equal_width", "ece_15_equal_width_ts")
     report_module = "robustbench_local.attacks.report"
     demo_options: ClassVar[dict[str, Any]] = {"attack": "pgd", "norm": "Linf", "eps": "0,2/255,8/255,0.1"}
@@ -143,7 +132,7 @@ class AttackSuite(BaseSuite):
             broken_by=state.broken_by.astype(str), perturbation_linf=state.linf, perturbation_l2=state.l2,
             queries=state.queries)
         records.info = {"checks": checks, "seconds": state.seconds,
-                        "kinds": [[m.name, m.spec.kind] for m in members]}
+                        "kinds": [[m.name, m.spec.meta["kind"]] for m in members]}
         fired = [k for k, v in self._flags(records).items() if v]
         if fired:
             ctx.progress.note(f"warning: attacks {condition.name}: sanity flag(s) fired: {', '.join(fired)} "

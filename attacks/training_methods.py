@@ -15,6 +15,7 @@ import torchattacks
 from torch import nn
 
 from robustbench_local.errors import SpecError
+from robustbench_local.train_config import METHODS
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,6 @@ class FastAT:
         return F.cross_entropy(model(adv), y)
 
 
-METHODS = ("standard", "pgd-at", "trades", "fast-at")
-DEFAULT_SCHEDULE = {"standard": "onecycle", "pgd-at": "piecewise", "trades": "piecewise", "fast-at": "cyclic"}
 
 
 def default_eps(side: int) -> str:

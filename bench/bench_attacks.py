@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchattacks
+from robustbench_local.attacks.builders import PGD_STEP_FACTOR
 from robustbench_local.attacks.engine import PointState, run_sequence
-from robustbench_local.attacks.registry import PGD_STEP_FACTOR, parse_sequence
+from robustbench_local.attacks.registry import parse_sequence
 from robustbench_local.attacks.threat import parse_eps
 
 from robustbench_local import evaluate, load_data, load_model

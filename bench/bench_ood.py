@@ -6,19 +6,20 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from robustbench_local.ood.detectors import DETECTORS, build
+from robustbench_local.ood.detectors import build
 from robustbench_local.ood.detectors.base import FIT_TRAIN, FIT_VAL
 from robustbench_local.ood.detectors.odin import ODIN
 from robustbench_local.ood.representations import extract
 
 from robustbench_local import load_data, load_model
 from robustbench_local.metrics import fit_temperature
+from robustbench_local.registry import DETECTORS
 
 BATCH = 256
 
 
 def _fit_role(name: str) -> str | None:
-    fit_on = DETECTORS[name].info.fit_on
+    fit_on = DETECTORS.get(name).meta["fit_on"]
     return {FIT_TRAIN: "train", FIT_VAL: "val"}.get(fit_on)
 
 

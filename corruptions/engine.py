@@ -80,7 +80,7 @@ def corrupted_batches(images: np.ndarray, corruption: str, severity: int, seeds:
     """Yield `images` corrupted in order, `batch_size` at a time; inputs are assumed valid (see `api`)."""
     info = get_backend(backend)
     fn = info.load()
-    if not info.processes:
+    if not info.meta["processes"]:
         for s in range(0, len(images), batch_size):
             yield fn(images[s:s + batch_size], corruption, severity, seeds[s:s + batch_size], params)
         return

@@ -1,7 +1,8 @@
 """Rows for `rbl list corruptions`: every corruption, its category, randomness and parameter sets."""
 from __future__ import annotations
 
-from .backends import BACKENDS
+from robustbench_local.registry import CORRUPTION_BACKENDS
+
 from .names import ALL, DETERMINISTIC, PARAM_SETS, category_of
 
 
@@ -13,5 +14,5 @@ def corruption_rows() -> list[tuple[str, str]]:
         kind = "validation (held out)" if category == "validation" else f"common, {category}"
         rows.append((name, f"#{number} {kind}; {'deterministic' if name in DETERMINISTIC else 'random'}"))
     rows += [(f"--params {name}", text) for name, text in PARAM_SETS.items()]
-    rows += [(f"--backend {name}", info.description) for name, info in BACKENDS.items()]
+    rows += [(f"--backend {entry.name}", entry.description) for entry in CORRUPTION_BACKENDS.entries()]
     return rows

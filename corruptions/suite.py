@@ -9,52 +9,36 @@ import numpy as np
 from robustbench_local.errors import DataError
 from robustbench_local.metrics import classification_metrics, predictions
 from robustbench_local.parsing import parse_int
-from robustbench_local.records import CLASSIFICATION_SCHEMA, INT, TEXT, Records, classification_records
-from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
+from robustbench_local.record_schema import CLASSIFICATION_SCHEMA, INT, TEXT
+from robustbench_local.records import Records, classification_records
+from robustbench_local.registry import load_target
+from robustbench_local.suites import BaseSuite, Condition, TaskContext
 
 from .api import check_size, resolve_params
 from .backends import get_backend
 from .engine import corrupted_batches, sample_seeds
-from .names import PARAM_SETS, check_params, parse_corruptions, parse_severities
+from .entries import NOT_BIT_IDENTICAL
+from .names import check_params
 from .readers import variant_name
 from .summary import SPECS, paired_rows, summary_rows
 
-NOT_BIT_IDENTICAL = ("on-the-fly corruptions are not bit-identical to the released ImageNet-C / CIFAR-10-C files "
-                     "(imagecorruptions reimplements motion blur, elastic, pixelate and frost, and skips the JPEG "
-                     "save), so mce_alexnet mixes two distributions; evaluate cifar10c:/imagenetc: sets to compare "
-                     "with published numbers")
 
-
-def _params_option(text: str) -> str:
+def params_option(text: str) -> str:
     return text if text == "auto" else check_params(text)
 
 
-def _backend_option(text: str) -> str:
+def backend_option(text: str) -> str:
     get_backend(text)
     return text
 
 
-def _workers_option(text: str) -> int | None:
+def workers_option(text: str) -> int | None:
     return None if text == "auto" else parse_int(text, 0)
 
 
 class CorruptionSuite(BaseSuite):
     name = "corruptions"
     grouped = True  # a shard's clean images are decoded once for all its conditions
-    description = ("ImageNet-C / CIFAR-10-C corruptions x severities (on the fly, or precomputed cifar10c:/"
-                   "imagenetc: sets): accuracy and calibration per condition, mean corruption accuracy, "
-                   "mCE and relative mCE vs AlexNet. Note: " + NOT_BIT_IDENTICAL)
-    options = (
-        SuiteOption("corruptions", "common, all, a category (noise, blur, weather, digital, validation) or "
-                    "NAME,... (see `rbl list corruptions`)", "common", parse_corruptions),
-        SuiteOption("severities", "severities, e.g. 1-5, 3 or 1,3,5", "1-5", parse_severities),
-        SuiteOption("params", f"corruption parameter set: auto (by image size), {', '.join(PARAM_SETS)}", "auto",
-                    _params_option),
-        SuiteOption("backend", "corruption backend: fast (batched torch on the model's device; its fidelity report "
-                    "passes, see `rbl corrupt --validate`) or reference (imagecorruptions)", "fast", _backend_option),
-        SuiteOption("corruption_workers", "processes for the reference backend: auto (all CPUs) or N (0: in-process)",
-                    "auto", _workers_option),
-    )
     headline = ("mean_corruption_acc", "mean_corruption_error", "mce_alexnet", "relative_mce_alexnet")
     metric_specs = SPECS
     record_schema = {**CLASSIFICATION_SCHEMA, "corruption": TEXT, "severity": INT}
@@ -110,14 +94,16 @@ class CorruptionSuite(BaseSuite):
                     params = {p: resolve_params(p, batch.shape[1:3], note) for p in {c.params["params"] for c in corrupted}}
                 on_device = None
                 for cond in conditions:
+                    device_twin = cond.name != "clean" and get_backend(cond.params["backend"]).meta["on_device"]
                     if cond.name == "clean":  # the shard's clean logits, shared with every suite
                         logits = model.predict(batch, ctx.batch_size) if known is None else known[rows]
-                    elif cond.params["backend"] == "fast":  # corrupted on the model's device, right before it
+                    elif device_twin:  # the backend corrupts on the model's device, right before it
                         from .fast.stream import corrupted_logits, to_device
 
                         on_device = to_device(batch, model.device) if on_device is None else on_device
-                        logits = corrupted_logits(model, on_device, cond.params["corruption"], cond.params["severity"],
-                                                  seeds[cond.name][rows], params[cond.params["params"]])
+                        logits = corrupted_logits(model, on_device, load_target(device_twin), cond.params["corruption"],
+                                                  cond.params["severity"], seeds[cond.name][rows],
+                                                  params[cond.params["params"]])
                     else:
                         images = np.concatenate(list(corrupted_batches(
                             batch, cond.params["corruption"], cond.params["severity"], seeds[cond.name][rows],

@@ -18,7 +18,7 @@ from robustbench_local.progress import Progress
 from robustbench_local.runner.store import RunStore
 from robustbench_local.seeding import derive_seed
 
-from .detectors import Detector
+from .detectors.base import Detector
 from .representations import Representations, extract
 
 FIT_DIR = "ood_fit"

@@ -15,20 +15,21 @@ from robustbench_local.errors import DataError, SpecError
 from robustbench_local.metrics import metric_row
 from robustbench_local.metrics.contract import MetricSpec
 from robustbench_local.parsing import parse_int
-from robustbench_local.records import OOD_SCHEMA, TEXT, Records, ood_records
-from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
+from robustbench_local.record_schema import OOD_SCHEMA, TEXT
+from robustbench_local.records import Records, ood_records
+from robustbench_local.registry import DETECTORS
+from robustbench_local.suites import BaseSuite, Condition, TaskContext
 
 from .builtin_sets import OOD_SETS, SIZE
 from .cache import fitted, memo, representations
-from .detectors import DETECTORS, build, parse_detectors
-from .detectors.base import FIT_TRAIN, INPUT_GRADIENT
+from .detectors import build, parse_detectors
+from .entries import FIT_TRAIN, INPUT_GRADIENT
 from .metrics import OOD_METRICS, SPECS, ood_metric_rows
 
 KINDS = ("near", "far")
-FIT_LIMIT = 50_000  # train images whose features a fitted detector holds, by default (N x D floats)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     return parse_int(text, 1)
 
 
@@ -75,8 +76,6 @@ def check_image_size(model, id_data: DataSource, ood: DataSource) -> None:
 
 class OODSuite(BaseSuite):
     name = "ood"
-    description = ("OOD detection: MSP, MSP-TS, MaxLogit, Energy, ODIN, Mahalanobis, KNN, ViM, ReAct, GEN, DICE, "
-                   "ASH on --ood-data vs the ID test split (AUROC, AUPR, FPR@95TPR, near/far means)")
     headline = ("auroc_mean", "fpr_at_95tpr_id_mean")
     record_schema = {**OOD_SCHEMA, "detector": TEXT, "ood_set": TEXT}
     metric_specs = (*SPECS, *(MetricSpec(f"{s.name}_mean", s.higher_is_better, s.low, s.high,
@@ -84,17 +83,6 @@ class OODSuite(BaseSuite):
                               for s in SPECS))
     report_module = "robustbench_local.ood.report"
     shardable = False  # a task scores the whole ID test split against the whole OOD set
-    options = (
-        SuiteOption("ood_data", "OOD sets: `builtin` or comma-separated data specs, each optionally near=/far=",
-                    "builtin", parse_ood_data),
-        SuiteOption("detectors", f"`all` or comma-separated names of {', '.join(DETECTORS)}", "all",
-                    parse_detectors),
-        SuiteOption("ood_limit", "evaluate a deterministic subset of N images of each OOD set (default: --limit)",
-                    None, _positive_int),
-        SuiteOption("ood_fit_limit", "fit detectors on a deterministic subset of N ID train images (default 50000: "
-                    "their features are held in memory)", FIT_LIMIT,
-                    _positive_int),
-    )
     demo_options: ClassVar[dict[str, Any]] = {"ood_data": "builtin", "detectors": "msp,energy,odin,mahalanobis,knn,vim,react",
                                               "ood_limit": 120}
 
@@ -122,13 +110,13 @@ class OODSuite(BaseSuite):
         ood = memo(ctx.model, ("ood-set", spec, limit), lambda: load_data(spec, "test", limit))
         check_image_size(ctx.model, ctx.data, ood)
         detector = build(p["detector"], ctx.temperature)
-        if INPUT_GRADIENT in detector.info.consumes:  # scored on the inputs themselves (e.g. ODIN)
+        if INPUT_GRADIENT in detector.info.meta["consumes"]:  # scored on the inputs themselves (e.g. ODIN)
             s_id, s_ood = (memo(ctx.model, ("inputs", repr(detector), d.fingerprint),
                                 lambda d=d: detector.score_inputs(ctx.model, d.batches(ctx.batch_size)))
                            for d in (ctx.data, ood))
         else:
             if detector.requires_fit:
-                role = "train" if detector.info.fit_on == FIT_TRAIN else "val"
+                role = "train" if detector.info.meta["fit_on"] == FIT_TRAIN else "val"
                 fit_data = self._fit_data(ctx, role, p["ood_fit_limit"] if role == "train" else None, detector.name)
                 memo(ctx.model, ("overlap-note", fit_data.fingerprint), lambda: self._note_overlap(fit_data, ctx))
                 detector = fitted(detector, ctx.model, fit_data, ctx.batch_size, ctx.run_dir, role, ctx.progress)

@@ -25,9 +25,10 @@ import yaml
 from .errors import IncompatibleRuns, RunError, SpecError
 from .metrics.contract import metric_spec
 from .records import Records
+from .registry import SUITES
 from .results import RunResult
 from .runner.store import RunStore
-from .suites import SUITE_MODULES, get_suite
+from .suites import get_suite
 from .yamlfile import read_yaml_document
 
 THRESHOLDS = ("max_drop", "max_rise", "min", "max")
@@ -245,7 +246,7 @@ def _judge_change(rule: Rule, brow: pd.Series, crow: pd.Series, baseline: RunRes
         raise IncompatibleRuns(f"rule `{rule}` compares the runs sample by sample: pass the baseline's run directory "
                                "(with its per-sample records), not its metrics table")
     suite, condition = crow.suite, crow.condition
-    if suite not in SUITE_MODULES:
+    if suite not in SUITES:
         raise SpecError(f"{rule.metric} of {suite}/{condition} has no per-sample records to resample, so no change "
                         "of it can be judged; gate it with `min:` or `max:`")
     b_ids, c_ids = replicates.ids(baseline, suite), replicates.ids(candidate, suite)

@@ -8,12 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .metrics.calibration import Predictions
+from .record_schema import CLASSIFICATION_SCHEMA, OOD_SCHEMA
 
-# A record schema: column -> the numpy dtype kinds it may hold (i int, u unsigned, f float, b bool, U/O text).
-ID, INT, FLOAT, BOOL, TEXT = "iuUO", "iu", "f", "b", "UO"
-CLASSIFICATION_SCHEMA = {"sample_id": ID, "label": INT, "pred": INT, "confidence": FLOAT, "correct": BOOL,
-                         "nll": FLOAT}
-OOD_SCHEMA = {"sample_id": ID, "is_ood": BOOL, "score": FLOAT}
 CLASSIFICATION_COLUMNS = tuple(CLASSIFICATION_SCHEMA)
 OOD_COLUMNS = tuple(OOD_SCHEMA)
 

@@ -1,4 +1,6 @@
-"""The suite interface and registry: a suite turns a condition into per-sample records, then into metrics."""
+"""The suite interface: a suite turns a condition into per-sample records, then into metrics. Suites are entries of
+`robustbench_local.registry.SUITES` whose `meta["options"]` declare their settings as data, so the CLI builds its
+flags without importing any suite. This module imports nothing heavy."""
 from __future__ import annotations
 
 import importlib
@@ -7,18 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-import pandas as pd
-
-from .data import DataSource
 from .errors import SpecError
-from .metrics import classification_metrics, predictions
-from .metrics.contract import MetricSpec
-from .models import Classifier
-from .progress import Progress
-from .records import CLASSIFICATION_SCHEMA, Records
+from .record_schema import CLASSIFICATION_SCHEMA
+from .registry import SUITES, Entry, load_target
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from .data import DataSource
+    from .metrics.contract import MetricSpec
+    from .models import Classifier
+    from .progress import Progress
+    from .records import Records
     from .reports.runs import ReportRun
     from .reports.sections import Section, ShiftPanel, SummaryColumn
 
@@ -33,12 +36,13 @@ class Condition:
 
 @dataclass(frozen=True)
 class SuiteOption:
-    """A suite setting, shown as `--<flag>` on the CLI and as `<name>:` in a YAML config."""
+    """A suite setting, shown as `--<flag>` on the CLI and as `<name>:` in a YAML config. `parse` reads its text: a
+    function, or "module:function" imported when a value is read (so declaring an option imports nothing)."""
 
     name: str
     help: str
     default: Any
-    parse: Callable[[str], Any] = str
+    parse: Callable[[str], Any] | str = str
 
     @property
     def flag(self) -> str:
@@ -47,11 +51,12 @@ class SuiteOption:
     def read(self, value: Any) -> Any:
         """The parsed setting from a flag's text, a config's number or list (read as comma-separated text), or
         None for the default; a bad value raises SpecError (the caller says where it came from)."""
+        parse = load_target(self.parse) if isinstance(self.parse, str) else self.parse
         if value is None:
-            return self.parse(self.default) if isinstance(self.default, str) else self.default
+            return parse(self.default) if isinstance(self.default, str) else self.default
         text = option_text(value)
         try:
-            return self.parse(text)
+            return parse(text)
         except ValueError as exc:  # a suite's own parser may raise plain ValueError for a bad value
             raise SpecError(f"cannot read {text!r} ({exc})") from None
 
@@ -146,9 +151,10 @@ class Suite(Protocol):
 
 class BaseSuite:
     """Defaults for classification suites: calibration metrics per condition, no cross-condition summary, a report
-    section with the headline metrics per condition."""
+    section with the headline metrics per condition; the description and options are those of the suite's registry
+    entry."""
 
-    options: tuple[SuiteOption, ...] = ()
+    name: str
     headline: tuple[str, ...] = ("acc",)
     metric_specs: tuple[MetricSpec, ...] = ()
     record_schema: dict[str, str] = CLASSIFICATION_SCHEMA
@@ -162,7 +168,17 @@ class BaseSuite:
         return [self.run(condition, ctx) for condition in conditions]
     batch_dependent: bool = False
 
+    @property
+    def description(self) -> str:
+        return SUITES.get(self.name).description
+
+    @property
+    def options(self) -> tuple[SuiteOption, ...]:
+        return tuple(SUITES.get(self.name).meta.get("options", ()))
+
     def metrics(self, records: Records, temperature: float | None, seed_parts: tuple) -> list[dict]:
+        from .metrics import classification_metrics, predictions
+
         labels = records.table["label"].to_numpy()
         return classification_metrics(predictions(records.logits, labels, temperature), seed_parts)
 
@@ -199,21 +215,22 @@ class BaseSuite:
         return own(runs) if own else None
 
 
-SUITE_MODULES = {
-    "clean": "robustbench_local.clean",
-    "attacks": "robustbench_local.attacks.suite",
-    "corruptions": "robustbench_local.corruptions.suite",
-    "ood": "robustbench_local.ood.suite",
-}
+def suite_entry(name: str, target: str, description: str, options: tuple[SuiteOption, ...] = (),
+                reference: str = "") -> Entry:
+    """A suite's registry entry: where its `Suite` object lives ("module:attribute") and its options as data."""
+    return Entry(name, target, description, reference, {"options": options})
 
 
 def get_suite(name: str) -> Suite:
     """The suite registered under `name` (its module is imported on first use)."""
-    if name not in SUITE_MODULES:
-        raise SpecError(f"unknown suite {name!r}; known: {', '.join(SUITE_MODULES)} (see `rbl list suites`)")
-    return importlib.import_module(SUITE_MODULES[name]).SUITE
+    return SUITES.load(name)
 
 
 def all_suites() -> list[Suite]:
-    """Every registered suite, in registry order."""
-    return [get_suite(name) for name in SUITE_MODULES]
+    """Every registered suite, in registry order (imports them all)."""
+    return [get_suite(name) for name in SUITES]
+
+
+def all_options() -> list[tuple[str, SuiteOption]]:
+    """(suite name, option) for every registered suite's declared options, without importing any suite."""
+    return [(entry.name, opt) for entry in SUITES.entries() for opt in entry.meta.get("options", ())]

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -24,38 +24,17 @@ from safetensors.torch import save
 
 from .data import DataSource
 from .device import cpu_setup
-from .errors import RunError, SpecError
+from .errors import RunError
 from .models import Classifier, frozen_mode, to_tensor
 from .progress import Progress
 from .runner.store import atomic_write, write_json
+from .train_config import TrainConfig
 
 LossFn = Callable[[Classifier, torch.Tensor, torch.Tensor], torch.Tensor]
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (x in [0, 1], y) on the model's device
 RobustVal = Callable[[Classifier, Batches], float]
 VAL_BATCH = 256
-SCHEDULES = ("onecycle", "cyclic", "piecewise", "cosine", "constant")
 CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a training run (SGD with Nesterov momentum)."""
-
-    epochs: int = 15
-    lr: float = 0.05
-    batch_size: int = 64
-    weight_decay: float = 5e-4
-    momentum: float = 0.9
-    seed: int = 0
-    augment_shift: int | None = None  # pixels; None: `default_shift` of the training images
-    schedule: str = "onecycle"
-    method: str = "standard"
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise SpecError("epochs and batch size must be >= 1 and lr > 0; fix --epochs/--batch-size/--lr")
-        if self.schedule not in SCHEDULES:
-            raise SpecError(f"unknown --schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
 
 
 def cross_entropy(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -4,12 +4,11 @@ do not need the built-in CNN use a small MLP trained in a few seconds."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 import numpy as np
 import pytest
 import torch
-from robustbench_local.attacks import registry
+from robustbench_local.attacks import builders
 from robustbench_local.attacks.base import Outcome
 from robustbench_local.attacks.engine import PointState, run_sequence
 from robustbench_local.attacks.registry import parse_sequence
@@ -128,7 +127,7 @@ def test_contract_violations_stop_the_run(digits_model, subset, monkeypatch, nor
             x_adv = (x + 1.5 * self.eps).clamp(0, 1) if norm == "Linf" else x * 0 + 0.5
             return Outcome(x_adv, self.model(x_adv), torch.ones(len(x), dtype=torch.int64))
 
-    monkeypatch.setitem(registry.ATTACKS, "pgd", dataclasses.replace(registry.ATTACKS["pgd"], build=Escape))
+    monkeypatch.setattr(builders, "pgd", Escape)  # the registered target, resolved when the attack is built
     state = PointState.from_clean(digits_model.predict(subset.images), subset.labels)
     with pytest.raises(AttackContractError, match="pgd"):
         run_sequence(digits_model, subset.read, subset.labels, subset.ids, parse_sequence("pgd"), norm, eps, state,

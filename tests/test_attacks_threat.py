@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from robustbench_local.attacks.registry import ATTACKS, COMPOSITES, DEFAULTS, check_norm, describe, parse_sequence, restarts
+from robustbench_local.attacks.entries import COMPOSITES
+from robustbench_local.attacks.registry import check_norm, describe, parse_sequence, restarts
 from robustbench_local.attacks.threat import AttackContractError, parse_eps, parse_norm, perturbation_norms, verify_examples
 
 from robustbench_local.errors import RBLError, SpecError
+from robustbench_local.registry import ATTACKS
 
 
 def test_parse_eps_accepts_fractions_and_decimals():
@@ -86,7 +88,7 @@ def test_settings_overrides_and_errors():
             parse_sequence(bad)
     with pytest.raises(SpecError, match="L2 only"):
         check_norm(parse_sequence("cw"), "Linf", "cw")
-    assert set(DEFAULTS) == set(ATTACKS)
+    assert all(set(entry.meta) >= set(ATTACKS.meta_keys) for entry in ATTACKS.entries())
     assert {name for name, _ in describe()} == {*ATTACKS, *COMPOSITES} >= {"autoattack", "autoattack-rand", "aa-fast"}
 
 

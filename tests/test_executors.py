@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+import toy_suite
 
 import robustbench_local as rbl
+from robustbench_local import registry
 from robustbench_local.errors import SpecError
 from robustbench_local.runner.executors import PoolExecutor, RayExecutor, make_executor
 from robustbench_local.runner.shards import shard_ranges
@@ -18,9 +20,7 @@ SUITES = ["clean", "toy"]
 
 @pytest.fixture
 def toy(monkeypatch):
-    from robustbench_local import suites
-
-    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    monkeypatch.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
 
 
 def records(run) -> pd.DataFrame:
@@ -30,9 +30,7 @@ def records(run) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
-        from robustbench_local import suites
-
-        mp.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+        mp.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
         run = rbl.evaluate("builtin:digits-cnn", "builtin:digits", SUITES, out=tmp_path_factory.mktemp("ref"),
                            limit=100, batch_size=16)
         return records(run), run.metrics

@@ -4,10 +4,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+import toy_suite
 import yaml
 from click.testing import CliRunner
 
 import robustbench_local as rbl
+from robustbench_local import registry
 from robustbench_local.cli import cli
 from robustbench_local.errors import SpecError
 from robustbench_local.gate import Rule, judge
@@ -17,9 +19,7 @@ from robustbench_local.gate import Rule, judge
 def runs(tmp_path_factory):
     """Trained model under seeds 0..4 (toy noise differs by seed), and an untrained model."""
     with pytest.MonkeyPatch.context() as mp:
-        from robustbench_local import suites
-
-        mp.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+        mp.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
         root = tmp_path_factory.mktemp("gate")
         out = {f"seed{s}": rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean", "toy"], out=root / f"s{s}",
                                         seed=s, scales="2") for s in range(5)}
@@ -91,9 +91,7 @@ def test_change_rules_need_the_baseline_records(runs, rules):
 
 
 def test_init_writes_rules_that_pass_on_the_baseline(runs, tmp_path, monkeypatch):
-    from robustbench_local import suites
-
-    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    monkeypatch.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
     path = tmp_path / "starter.yaml"
     assert gate("--init", "--baseline", runs["seed0"].root, "--rules", path).exit_code == 0
     rules = yaml.safe_load(path.read_text())["rules"]
@@ -194,9 +192,7 @@ def test_rules_are_checked_by_type_in_python_too():
 @pytest.mark.parametrize("option, what", [("--junit", "JUnit XML"), ("--summary", "Markdown summary"),
                                           ("--init", "rules file")])
 def test_output_under_a_regular_file_is_one_line(runs, rules, tmp_path, monkeypatch, option, what):
-    from robustbench_local import suites
-
-    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    monkeypatch.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
     blocker = tmp_path / "somefile.txt"
     blocker.write_text("x")
     target = blocker / "out" / "x.xml"

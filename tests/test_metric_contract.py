@@ -13,13 +13,14 @@ from robustbench_local.reports.glossary import GLOSSARY
 from sklearn.metrics import roc_auc_score
 
 import robustbench_local as rbl
+from robustbench_local import registry
 from robustbench_local.errors import SpecError
 from robustbench_local.gate import Rule, judge
 from robustbench_local.metrics.contract import declared, metric_spec
 from robustbench_local.records import Records, RecordSchemaError, classification_records
 from robustbench_local.runner.store import RunStore
 from robustbench_local.seeding import numpy_rng
-from robustbench_local.suites import BaseSuite, Condition, TaskContext
+from robustbench_local.suites import BaseSuite, Condition, TaskContext, suite_entry
 
 N, B, GATE_SEED = 40, 1000, 5
 OPTIONS = {"attack": "fgsm", "eps": "0,0.1", "corruptions": "common", "severities": "1-5",
@@ -149,9 +150,8 @@ SUITE = BadRecordsSuite()
 
 
 def test_a_shard_that_breaks_its_suite_schema_is_refused(tmp_path, monkeypatch):
-    from robustbench_local import suites
-
-    monkeypatch.setitem(suites.SUITE_MODULES, "badrecords", __name__)
+    monkeypatch.setitem(registry.SUITES.added, "badrecords",
+                        suite_entry("badrecords", f"{__name__}:SUITE", "records that break their schema (test only)"))
     with pytest.raises(RecordSchemaError, match=r"margin \(\w+, declared 'f'\).*record_schema"):
         rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["badrecords"], out=tmp_path / "run", limit=10)
     assert not list((tmp_path / "run").glob("shards/*/*.npz")) and not list((tmp_path / "run").glob("tasks/*.npz"))

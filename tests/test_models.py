@@ -500,6 +500,7 @@ def broken_nets(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kind", list(BROKEN))
 def test_bad_network_outputs_fail_in_one_line_on_every_path(broken_nets, kind, digits_test):
+    from robustbench_local.corruptions.fast import corrupt_tensor
     from robustbench_local.corruptions.fast.stream import corrupted_logits, to_device
     from robustbench_local.ood.representations import extract
 
@@ -509,8 +510,8 @@ def test_bad_network_outputs_fail_in_one_line_on_every_path(broken_nets, kind, d
     images = digits_test.images[:4]
     paths = {"forward": lambda: model(pixels(4)), "predict": lambda: model.predict(images),
              "ood": lambda: extract(model, batched(images, 4)),
-             "corruptions": lambda: corrupted_logits(model, to_device(images, model.device), "fog", 1, np.arange(4),
-                                                     "cifar-10-c")}
+             "corruptions": lambda: corrupted_logits(model, to_device(images, model.device), corrupt_tensor, "fog", 1,
+                                                     np.arange(4), "cifar-10-c")}
     said, probed = BROKEN[kind]
     for path, call in paths.items():
         with pytest.raises(ModelError) as info:

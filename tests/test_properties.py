@@ -12,16 +12,18 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from robustbench_local.attacks.registry import ATTACKS, COMPOSITES, DEFAULTS, AttackConfig, parse_sequence
+from robustbench_local.attacks.entries import COMPOSITES
+from robustbench_local.attacks.registry import AttackConfig, parse_sequence
 from robustbench_local.attacks.suite import parse_eps_list
 from robustbench_local.attacks.threat import check_radius, parse_eps
 from robustbench_local.corruptions.names import ALL, SUBSETS, parse_corruptions, parse_severities
 
-from robustbench_local.data import SCHEMES, load_data, parse_data_spec
+from robustbench_local.data import load_data, parse_data_spec
 from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import RBLError
 from robustbench_local.models import BUILTIN_MODELS, OPTIONS, load_model
 from robustbench_local.models.loaders import COMMON_OPTIONS, NORMALISATIONS, _input_size, _int, normalisation
+from robustbench_local.registry import ATTACKS, DATA_SCHEMES
 from robustbench_local.runner import EvalSpec, resolve_options
 from robustbench_local.specs import Spec, parse_spec
 from robustbench_local.suites import all_suites
@@ -64,7 +66,8 @@ def assert_refused_in_one_line(call) -> object | None:
 
 
 MODEL_SCHEMES = OPTIONS  # scheme -> the ?options it reads
-DATA_OPTIONS = {name for scheme in SCHEMES.values() for name in scheme.options}
+SCHEMES = {entry.name: entry.meta["options"] for entry in DATA_SCHEMES.entries()}
+DATA_OPTIONS = {name for options in SCHEMES.values() for name in options}
 BUILTIN_DATASETS = builtin_datasets()
 
 
@@ -121,7 +124,7 @@ def test_data_specs_parse_or_are_refused_before_reading(text):
 
 
 @FUZZ
-@given(words(*ATTACKS, *COMPOSITES, *{k for d in DEFAULTS.values() for k in d}, "none", "random", "auto"))
+@given(words(*ATTACKS, *COMPOSITES, *{k for e in ATTACKS.entries() for k in e.meta['defaults']}, "none", "random", "auto"))
 def test_attack_sequences_parse_or_fail_in_one_line(text):
     members = assert_refused_in_one_line(lambda: parse_sequence(text))
     if members is not None:

@@ -15,7 +15,7 @@ from robustbench_local.reports.sections import Section, SummaryColumn, lookup
 from robustbench_local.reports.table import Table
 
 import robustbench_local as rbl
-from robustbench_local import suites
+from robustbench_local import registry
 
 REPORTS = Path(__file__).parents[1] / "reports"
 
@@ -27,7 +27,7 @@ def _literals(path: Path) -> set[str]:
 
 
 def test_reports_package_holds_no_suite_names_or_constants():
-    banned = {*suites.SUITE_MODULES, *CATEGORIES, *ALL, "near", "far", "common", "eps", "severity", "detector"}
+    banned = {*registry.SUITES, *CATEGORIES, *ALL, "near", "far", "common", "eps", "severity", "detector"}
     found = {path.name: sorted(banned & _literals(path)) for path in sorted(REPORTS.glob("*.py"))}
     assert {name: hits for name, hits in found.items() if hits} == {}
 
@@ -36,14 +36,14 @@ def test_reports_package_holds_no_suite_names_or_constants():
 def toy_run(tmp_path_factory) -> Path:
     """A run of the clean suite and the test module's toy suite (registered for this module only)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+        mp.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
         return rbl.evaluate("builtin:digits-cnn", "builtin:digits", ["clean", "toy"],
                             out=tmp_path_factory.mktemp("toy"), limit=40, scales="1,3").root
 
 
 @pytest.fixture
 def registered(monkeypatch):
-    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    monkeypatch.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
 
 
 def _md_table(md: str, title: str) -> list[list[str]]:

@@ -112,7 +112,7 @@ def hostile_runs(tmp_path_factory) -> list[Path]:
 
     import robustbench_local as rbl
     from robustbench_local import load_data
-    from robustbench_local.models.builtin import ZOO_DIR
+    from robustbench_local.model_catalog import ZOO_DIR
 
     root = tmp_path_factory.mktemp("hostile")
     weights = root / HOSTILE_DIR / "w.safetensors"

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import toy_suite
 from click.testing import CliRunner
 from foundation_helpers import CliOutcome, assert_one_line_error
 
 import robustbench_local as rbl
-from robustbench_local import load_data, load_model, suites
+from robustbench_local import load_data, load_model, registry, suites
 from robustbench_local.cli import cli
 from robustbench_local.errors import RunError
 from robustbench_local.results import load_run
@@ -52,9 +53,7 @@ def metrics(out: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def toy(monkeypatch):
-    import toy_suite
-
-    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    monkeypatch.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
     return toy_suite.SUITE
 
 
@@ -62,9 +61,8 @@ def toy(monkeypatch):
 
 TOY_RUN = ["evaluate", "builtin:digits-cnn", "--data", "builtin:digits", "--suite", "clean,toy", "--limit", "30",
            "--scales", "1", "--calibration-data", "none"]
-LAUNCH = ("import sys; sys.path.insert(0, {tests!r}); from robustbench_local import suites; "
-          "suites.SUITE_MODULES['toy'] = 'toy_suite'; from robustbench_local.cli import main; sys.argv[0] = 'rbl'; "
-          "main()")
+LAUNCH = ("import sys; sys.path.insert(0, {tests!r}); import toy_suite; from robustbench_local.registry import SUITES; "
+          "SUITES.register(toy_suite.ENTRY); from robustbench_local.cli import main; sys.argv[0] = 'rbl'; main()")
 
 
 def spawn_rbl(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import toy_suite
 from click.testing import CliRunner
 
 import robustbench_local as rbl
-from robustbench_local import suites
+from robustbench_local import registry
 from robustbench_local.cli import cli
 from robustbench_local.errors import RunError, SpecError
 from robustbench_local.models import Classifier
@@ -23,9 +24,7 @@ RECORD_COLUMNS = {"model", "suite", "condition", "sample_id", "label", "pred", "
 
 @pytest.fixture
 def toy(monkeypatch):
-    import toy_suite
-
-    monkeypatch.setitem(suites.SUITE_MODULES, "toy", "toy_suite")
+    monkeypatch.setitem(registry.SUITES.added, "toy", toy_suite.ENTRY)
     toy_suite.SUITE.calls.clear()
     toy_suite.SUITE.interrupt_at = None
     yield toy_suite.SUITE

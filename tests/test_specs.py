@@ -7,9 +7,9 @@ import pytest
 from foundation_helpers import assert_one_line_error, run_rbl
 
 from robustbench_local import load_data, load_model
-from robustbench_local.data import SCHEMES as DATA_SCHEMES
 from robustbench_local.errors import SpecError
 from robustbench_local.models import LOADERS, OPTIONS
+from robustbench_local.registry import DATA_SCHEMES
 from robustbench_local.specs import Spec, check_options, parse_spec
 
 SCHEMES = {"imagefolder": ("resize", "crop"), "npz": (), "python": None}
@@ -66,8 +66,8 @@ def test_arch_takes_no_weights(tmp_path):
 
 def test_data_specs_declare_what_their_readers_read(tmp_path):
     assert set(DATA_SCHEMES) == {"builtin", "cifar10", "imagefolder", "imagenet", "npz", "cifar10c", "imagenetc"}
-    assert set(DATA_SCHEMES["imagenetc"].options) == {"corruptions", "severities", "resize", "crop", "interpolation"}
-    assert set(DATA_SCHEMES["cifar10c"].options) == {"corruptions", "severities", "num_classes"}
+    assert set(DATA_SCHEMES.get("imagenetc").meta["options"]) == {"corruptions", "severities", "resize", "crop", "interpolation"}
+    assert set(DATA_SCHEMES.get("cifar10c").meta["options"]) == {"corruptions", "severities", "num_classes"}
     for spec, needle in [(f"imagefolder:{tmp_path}?resise=256", "did you mean ?resize=?"),
                          ("builtin:digits?limit=3", "unknown option ?limit= for builtin: specs"),
                          (f"cifar10c:{tmp_path}?severity=1", "did you mean ?severities=?"),

@@ -16,17 +16,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustbench_local.records import CLASSIFICATION_SCHEMA, INT, Records, classification_records
+from robustbench_local.record_schema import CLASSIFICATION_SCHEMA, INT
+from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.seeding import numpy_rng
-from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext
+from robustbench_local.suites import BaseSuite, Condition, SuiteOption, TaskContext, suite_entry
 
 
 class ToySuite(BaseSuite):
     name = "toy"
-    description = "logit noise at several scales (test only)"
-    options = (SuiteOption("scales", "comma-separated noise scales", "0.5,1,2,4",
-                           lambda s: [float(v) for v in s.split(",")]),)
     record_schema = {**CLASSIFICATION_SCHEMA, "threads": INT}
     interrupt_at: str | None = None
     calls: list[str] = []
@@ -55,3 +53,9 @@ class ToySuite(BaseSuite):
 
 
 SUITE = ToySuite()
+# Registered through the public mechanism (`SUITES.register(ENTRY)`, or an entry point naming ENTRY): options, records,
+# metrics and gate rules then come from this module alone.
+ENTRY = suite_entry("toy", "toy_suite:SUITE", "logit noise at several scales (test only)",
+                    (SuiteOption("scales", "comma-separated noise scales", "0.5,1,2,4",
+                                 lambda s: [float(v) for v in s.split(",")]),))
+

@@ -1,15 +1,16 @@
-"""The detector registry: name -> class, and `build` for the selection a run asks for."""
+"""Detector selection over the detector registry (`robustbench_local.registry.DETECTORS`, built-ins declared in
+ood/entries.py); importing this package imports no detector code."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from robustbench_local.errors import SpecError
+from robustbench_local.registry import DETECTORS
 
-from .base import FEATURES, FIT_TEMPERATURE, HEAD, INPUT_GRADIENT, LOGITS, Detector, DetectorInfo, energy_of
-from .feature import ASH, DICE, KNN, Mahalanobis, ReAct, ViM
-from .logit import GEN, MSP, Energy, MaxLogit, TemperatureMSP
-from .odin import ODIN
+from ..entries import FIT_TEMPERATURE
 
-DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (
-    MSP, TemperatureMSP, MaxLogit, Energy, ODIN, Mahalanobis, KNN, ViM, ReAct, GEN, DICE, ASH)}
+if TYPE_CHECKING:
+    from .base import Detector
 
 
 def parse_detectors(text: str) -> tuple[str, ...]:
@@ -25,29 +26,17 @@ def parse_detectors(text: str) -> tuple[str, ...]:
 
 
 def build(name: str, temperature: float | None = None) -> Detector:
-    """A detector with its literature defaults; `msp_ts` takes the run's clean-fitted `temperature`."""
-    if name not in DETECTORS:
-        parse_detectors(name)
-    cls = DETECTORS[name]
-    return cls(temperature=temperature) if cls.info.fit_on == FIT_TEMPERATURE else cls()
+    """A detector with its literature defaults; one fitted on the clean temperature (`msp_ts`) takes `temperature`."""
+    parse_detectors(name)
+    entry = DETECTORS.get(name)
+    cls = entry.load()
+    return cls(temperature=temperature) if entry.meta["fit_on"] == FIT_TEMPERATURE else cls()
 
 
 def describe_detectors() -> list[tuple[str, str]]:
     """(name, one line: what it scores, what it consumes, what it is fitted on, paper) for `rbl list detectors`."""
-    return [(name, (f"{cls.info.summary} | consumes {'+'.join(cls.info.consumes)} | fit: {cls.info.fit_on} | "
-                    f"{cls.info.paper}")) for name, cls in DETECTORS.items()]
+    return [(e.name, f"{e.description} | consumes {'+'.join(e.meta['consumes'])} | fit: {e.meta['fit_on']} | "
+                     f"{e.reference}") for e in DETECTORS.entries()]
 
 
-__all__ = [
-    "DETECTORS",
-    "FEATURES",
-    "HEAD",
-    "INPUT_GRADIENT",
-    "LOGITS",
-    "Detector",
-    "DetectorInfo",
-    "build",
-    "describe_detectors",
-    "energy_of",
-    "parse_detectors",
-]
+__all__ = ["build", "describe_detectors", "parse_detectors"]

@@ -1,40 +1,35 @@
 """The detector interface: declared inputs and fitting, sklearn-style fit/score, score higher = more OOD."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 from scipy.special import logsumexp
 
 from robustbench_local.errors import ModelError
+from robustbench_local.registry import DETECTORS, Entry
 
+from ..entries import FEATURES, FIT_NONE, FIT_TEMPERATURE, FIT_TRAIN, FIT_VAL, HEAD, INPUT_GRADIENT, LOGITS
 from ..representations import Representations
 
-LOGITS, FEATURES, HEAD, INPUT_GRADIENT = "logits", "features", "head", "input_gradient"
-FIT_NONE, FIT_TRAIN, FIT_VAL, FIT_TEMPERATURE = "none", "id-train", "id-val", "clean temperature"
-
-
-@dataclass(frozen=True)
-class DetectorInfo:
-    """What a detector consumes, what it is fitted on, and where it comes from."""
-
-    consumes: tuple[str, ...]
-    fit_on: str
-    paper: str
-    summary: str
+__all__ = ["FEATURES", "FIT_NONE", "FIT_TEMPERATURE", "FIT_TRAIN", "FIT_VAL", "HEAD", "INPUT_GRADIENT", "LOGITS",
+           "Detector", "energy_of"]
 
 
 class Detector:
     """Base class. Parameters are dataclass fields (so they show in the repr); `fit` sets array attributes
     whose names end in `_` (and nothing else), `score` reads them and returns one float per sample."""
 
-    name: ClassVar[str]
-    info: ClassVar[DetectorInfo]
+    name: ClassVar[str]  # the name it is registered under
+
+    @property
+    def info(self) -> Entry:
+        """Its registry entry: description, reference and the declared `consumes` and `fit_on`."""
+        return DETECTORS.get(self.name)
 
     @property
     def requires_fit(self) -> bool:
-        return self.info.fit_on in (FIT_TRAIN, FIT_VAL)
+        return self.info.meta["fit_on"] in (FIT_TRAIN, FIT_VAL)
 
     def fit(self, train: Representations | None, val: Representations | None) -> Detector:
         """Fit on ID training (or validation) representations; detectors without fitted state return self."""

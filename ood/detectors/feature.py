@@ -11,7 +11,7 @@ from robustbench_local.errors import DataError
 
 from .. import defaults
 from ..representations import Representations
-from .base import FEATURES, FIT_NONE, FIT_TRAIN, FIT_VAL, HEAD, LOGITS, Detector, DetectorInfo, energy_of
+from .base import Detector, energy_of
 
 CHUNK = 1024
 
@@ -28,8 +28,6 @@ class Mahalanobis(Detector):
     """Minimum squared Mahalanobis distance to the class means under one tied covariance (fitted on ID train)."""
 
     name = "mahalanobis"
-    info = DetectorInfo((FEATURES,), FIT_TRAIN, "Lee et al. 2018 (OpenOOD `mds`)",
-                        "min squared Mahalanobis distance to class means, tied covariance")
 
     def fit(self, train, val):
         train = _need(train, "train", self.name)
@@ -59,8 +57,6 @@ class KNN(Detector):
 
     k: int = defaults.KNN_K
     name = "knn"
-    info = DetectorInfo((FEATURES,), FIT_TRAIN, "Sun et al. 2022", "distance to the k-th nearest normalised "
-                        "ID train feature, k=50")
 
     def fit(self, train, val):
         x = _need(train, "train", self.name).need_features(self.name)
@@ -87,8 +83,6 @@ class ViM(Detector):
 
     dim: int | None = None
     name = "vim"
-    info = DetectorInfo((FEATURES, HEAD, LOGITS), FIT_TRAIN, "Wang et al. 2022",
-                        "alpha * ||residual off the principal subspace|| - logsumexp(logits)")
 
     def fit(self, train, val):
         train = _need(train, "train", self.name)
@@ -119,8 +113,6 @@ class ReAct(Detector):
 
     percentile: float = defaults.REACT_PERCENTILE
     name = "react"
-    info = DetectorInfo((FEATURES, HEAD), FIT_VAL, "Sun et al. 2021", "energy of the head on features clipped "
-                        "at the 90th percentile of ID val activations")
 
     def fit(self, train, val):
         x = _need(val, "val", self.name).need_features(self.name)
@@ -139,7 +131,6 @@ class DICE(Detector):
 
     percentile: float = defaults.DICE_PERCENTILE
     name = "dice"
-    info = DetectorInfo((FEATURES, HEAD), FIT_TRAIN, "Sun & Li 2022", "energy of the sparsified head, p=90")
 
     def fit(self, train, val):
         train = _need(train, "train", self.name)
@@ -161,8 +152,6 @@ class ASH(Detector):
 
     percentile: float = defaults.ASH_PERCENTILE
     name = "ash"
-    info = DetectorInfo((FEATURES, HEAD), FIT_NONE, "Djurisic et al. 2023", "energy after ASH-B on pooled "
-                        "features, p=90")
 
     def score(self, reps):
         x = reps.need_features(self.name).astype(np.float64)

@@ -10,7 +10,7 @@ from robustbench_local.errors import SpecError
 
 from .. import defaults
 from ..representations import Representations
-from .base import FIT_NONE, FIT_TEMPERATURE, LOGITS, Detector, DetectorInfo, energy_of
+from .base import Detector, energy_of
 
 
 @dataclass
@@ -19,7 +19,6 @@ class MSP(Detector):
 
     temperature: float = 1.0
     name = "msp"
-    info = DetectorInfo((LOGITS,), FIT_NONE, "Hendrycks & Gimpel 2017", "negative max softmax probability")
 
     def score(self, reps: Representations) -> np.ndarray:
         return -softmax(np.asarray(reps.logits, np.float64) / self.temperature, axis=1).max(axis=1)
@@ -31,8 +30,6 @@ class TemperatureMSP(MSP):
 
     temperature: float | None = None
     name = "msp_ts"
-    info = DetectorInfo((LOGITS,), FIT_TEMPERATURE, "Guo et al. 2017 (temperature scaling)",
-                        "negative max softmax probability at the clean-fitted temperature")
 
     def score(self, reps: Representations) -> np.ndarray:
         if self.temperature is None:
@@ -46,7 +43,6 @@ class MaxLogit(Detector):
     """Maximum logit, negated."""
 
     name = "maxlogit"
-    info = DetectorInfo((LOGITS,), FIT_NONE, "Hendrycks et al. 2022", "negative max logit")
 
     def score(self, reps: Representations) -> np.ndarray:
         return -np.asarray(reps.logits, np.float64).max(axis=1)
@@ -58,7 +54,6 @@ class Energy(Detector):
 
     temperature: float = defaults.ENERGY_TEMPERATURE
     name = "energy"
-    info = DetectorInfo((LOGITS,), FIT_NONE, "Liu et al. 2020", "free energy -T logsumexp(z/T), T=1")
 
     def score(self, reps: Representations) -> np.ndarray:
         return energy_of(reps.logits, self.temperature)
@@ -71,7 +66,6 @@ class GEN(Detector):
     gamma: float = defaults.GEN_GAMMA
     top_m: int = defaults.GEN_TOP_M
     name = "gen"
-    info = DetectorInfo((LOGITS,), FIT_NONE, "Liu et al. 2023", "generalised entropy of the top-M probabilities")
 
     def score(self, reps: Representations) -> np.ndarray:
         probs = np.sort(softmax(np.asarray(reps.logits, np.float64), axis=1), axis=1)[:, ::-1]

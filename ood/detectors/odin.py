@@ -20,7 +20,7 @@ from robustbench_local.models.classifier import frozen_mode, to_tensor
 
 from .. import defaults
 from ..representations import Representations
-from .base import FIT_NONE, INPUT_GRADIENT, Detector, DetectorInfo
+from .base import Detector
 
 
 @dataclass
@@ -30,8 +30,6 @@ class ODIN(Detector):
     temperature: float = defaults.ODIN_TEMPERATURE
     eps: float = defaults.ODIN_EPS
     name = "odin"
-    info = DetectorInfo((INPUT_GRADIENT,), FIT_NONE, "Liang et al. 2018",
-                        "negative MSP at T=1000 after an eps=0.0014 input-gradient step (pixel space)")
 
     def score(self, reps: Representations) -> np.ndarray:
         raise TypeError("odin needs the model and the images: call score_inputs(model, batches)")

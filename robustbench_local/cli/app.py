@@ -8,11 +8,33 @@ import click
 
 from ..errors import RBLError
 
+GLOBAL_FLAGS = ("--debug", "--quiet")  # accepted before or after the subcommand: `rbl evaluate ... --quiet`
+
+
+class RblCommand(click.Command):
+    """A subcommand that also reads the group's flags (`--quiet`, `--debug`) where users type them: after it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is not None and ctx.parent.obj is not None:
+            cut = args.index("--") if "--" in args else len(args)
+            for flag in GLOBAL_FLAGS:
+                if flag in args[:cut]:
+                    ctx.parent.obj[flag[2:]] = True
+            args = [a for a in args[:cut] if a not in GLOBAL_FLAGS] + args[cut:]
+        return super().parse_args(ctx, args)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_options(ctx, formatter)
+        with formatter.section("Global options (before or after the command)"):
+            formatter.write_dl([("--quiet", "No progress bars or notices."),
+                                ("--debug", "Show full tracebacks instead of one-line errors.")])
+
 
 class Rbl(click.Group):
     """Maps harness and usage errors to one line on stderr and exit code 2 (`--debug` shows the traceback)."""
 
     group_class = type  # subgroups (`rbl leaderboard`) resolve command names the same way
+    command_class = RblCommand
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:

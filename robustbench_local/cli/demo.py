@@ -5,14 +5,7 @@ from pathlib import Path
 
 import click
 
-from robustbench_local.reports.build import write_report
-
-from ..api import run_spec
-from ..progress import Progress
-from ..runner import EvalSpec
-from ..suites import all_suites
 from .app import cli
-from .table import print_headline
 
 DEMO_MODELS = ("builtin:digits-cnn", "builtin:digits-cnn-at")
 DEMO_DATA = "builtin:digits"
@@ -32,6 +25,14 @@ def demo(ctx: click.Context, out: str, seed: int) -> None:
     Example:
       rbl demo --out runs/demo
     """
+    from robustbench_local.reports.build import write_report
+
+    from ..api import run_spec
+    from ..progress import Progress
+    from ..runner import EvalSpec
+    from ..suites import all_suites
+    from .table import print_headline
+
     suites = all_suites()
     options = {k: v for s in suites for k, v in s.demo_options.items()}
     click.echo(f"robustbench-local demo: {' vs '.join(DEMO_MODELS)} on {DEMO_DATA} (test split), suites: "

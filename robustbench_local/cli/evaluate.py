@@ -4,16 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import torch
 
-from ..api import run_spec
 from ..data.stream import available_cpus, set_workers
-from ..progress import Progress
-from ..runner import EvalSpec
-from ..runner.executors import make_executor
-from ..suites import all_suites
-from .app import cli
-from .table import print_headline
+from ..suites import all_options
+from .app import RblCommand, cli
 
 
 def data_workers_option(fn):
@@ -23,27 +17,24 @@ def data_workers_option(fn):
                              f"{available_cpus()}); never changes a number.")(fn)
 
 
-def suite_option_decorators():
-    """One click option per suite setting (value kept as text and parsed by the suite)."""
-    seen: dict[str, str] = {}
-    decorators = []
-    for suite in all_suites():
-        for opt in suite.options:
-            if opt.name in seen:
-                continue
-            seen[opt.name] = suite.name
-            decorators.append(click.option(opt.flag, opt.name, default=None,
-                                           help=f"[{suite.name}] {opt.help} (default: {opt.default})"))
-    return decorators
+class WithSuiteOptions(RblCommand):
+    """A command with one option per registered suite's declared setting (value kept as text and parsed by the
+    suite), read from the registry each time it parses or shows help, so that no suite is imported and a suite
+    registered later (a plugin, a test's) is there too."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        own = super().get_params(ctx)
+        seen = {p.name for p in own}
+        extra = []
+        for suite, opt in all_options():
+            if opt.name not in seen:
+                seen.add(opt.name)
+                extra.append(click.Option([opt.flag, opt.name], default=None,
+                                          help=f"[{suite}] {opt.help} (default: {opt.default})"))
+        return [*own[:-1], *extra, own[-1]] if own and own[-1].name == "help" else [*own, *extra]
 
 
-def with_suite_options(fn):
-    for decorate in reversed(suite_option_decorators()):
-        fn = decorate(fn)
-    return fn
-
-
-@cli.command()
+@cli.command(cls=WithSuiteOptions)
 @click.argument("model", required=False)
 @click.option("--data", help="Data spec, e.g. builtin:digits, cifar10:DIR, imagefolder:DIR, npz:FILE.")
 @click.option("--suite", "suites", multiple=True, help="Suite(s) to run, repeatable or comma-separated "
@@ -68,7 +59,6 @@ def with_suite_options(fn):
 @click.option("--shard-size", type=click.IntRange(min=1), help="Samples per shard (rounded up to a multiple of "
               "--batch-size); default: one shard per task (corruptions: shards whose logits fit in 256 MB).")
 @data_workers_option
-@with_suite_options
 @click.pass_context
 def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
              calibration_data, executor, workers, ray_address, threads, shard_size, data_workers,
@@ -89,6 +79,14 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
       rbl evaluate builtin:digits-cnn --data builtin:digits --workers 2 --threads 1 --shard-size 64 --out runs/demo
       rbl evaluate builtin:digits-cnn --data builtin:digits --executor ray --ray-address auto --out runs/demo
     """
+    import torch
+
+    from ..api import run_spec
+    from ..progress import Progress
+    from ..runner import EvalSpec
+    from ..runner.executors import make_executor
+    from .table import print_headline
+
     suite_list = [s.strip() for entry in suites for s in entry.split(",") if s.strip()] or None
     given = {k: v for k, v in suite_options.items() if v is not None}
     fields = {"model": model, "data": data, "suites": suite_list, "seed": seed, "limit": limit,

@@ -4,23 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
-import yaml
-
-from robustbench_local.reports.gate import junit_xml, markdown, text_table
 
 from ..errors import RunError, os_reason
-from ..gate import judge, load_rules, starter_rules
-from ..results import load_run
-from ..runner.store import atomic_write
 from .app import cli
 
 BASELINE_COLUMNS = ("suite", "condition", "metric", "value", "ci_low", "ci_high")
-READERS = {".csv": pd.read_csv, ".json": lambda p: pd.read_json(p, orient="records")}
+READERS = {".csv": "csv", ".json": "json"}
 
 
 def _baseline(path: str):
     """A baseline run, or the metrics table of one (checked for the columns the gate reads)."""
+    import pandas as pd
+
+    from ..results import load_run
+
     p = Path(path)
     if p.is_dir():
         return load_run(p)
@@ -28,7 +25,7 @@ def _baseline(path: str):
         raise RunError(f"baseline {path} is neither a run directory nor a metrics.csv/metrics.json file")
     fix = "pass a run directory or its metrics.csv/metrics.json"
     try:
-        frame = READERS[p.suffix](p)
+        frame = pd.read_csv(p) if READERS[p.suffix] == "csv" else pd.read_json(p, orient="records")
     except (OSError, ValueError) as exc:  # pandas' parse errors, bad encodings and empty files are ValueErrors
         reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise RunError(f"baseline {path} is not a metrics table ({reason}); {fix}") from None
@@ -41,6 +38,8 @@ def _baseline(path: str):
 
 
 def _write(path: str, data: bytes, what: str) -> None:
+    from ..runner.store import atomic_write
+
     try:
         atomic_write(Path(path), data)
     except OSError as exc:
@@ -71,6 +70,13 @@ def gate(baseline, candidate, rules_path, junit, summary, seed, init, delta) -> 
       rbl gate --init --baseline runs/main --rules gate.yaml
       rbl gate --baseline runs/main --candidate runs/pr --rules gate.yaml --junit gate.xml --summary gate.md
     """
+    import yaml
+
+    from robustbench_local.reports.gate import junit_xml, markdown, text_table
+
+    from ..gate import judge, load_rules, starter_rules
+    from ..results import load_run
+
     if init:
         if not baseline:
             raise click.UsageError("--init needs --baseline RUN_DIR")

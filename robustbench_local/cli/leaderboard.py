@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import click
 
-from .. import leaderboard as lb
-from ..results import load_run
 from .app import cli
 
 DB_HELP = "SQLite file (default: $RBL_LEADERBOARD or ~/.local/share/robustbench-local/leaderboard.sqlite)."
@@ -26,6 +24,9 @@ def leaderboard() -> None:
 @click.option("--db", type=click.Path(dir_okay=False), help=DB_HELP)
 def add(run_dirs, db) -> None:
     """Add (or refresh) RUN_DIRS; adding the same run twice changes nothing."""
+    from .. import leaderboard as lb
+    from ..results import load_run
+
     con = lb.connect(db or lb.default_db())
     for path in run_dirs:
         click.echo(f"{lb.add_run(con, load_run(path))}  {path}")
@@ -39,6 +40,8 @@ def add(run_dirs, db) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "markdown"]), default="text", show_default=True)
 def show(db, suite, metrics, sort, fmt) -> None:
     """Print the leaderboard: one row per run, one column per suite:condition:metric."""
+    from .. import leaderboard as lb
+
     frame = lb.table(lb.connect(db or lb.default_db()), suite, tuple(metrics), sort)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)

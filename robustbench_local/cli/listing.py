@@ -5,24 +5,22 @@ from collections.abc import Callable
 
 import click
 
-from robustbench_local.ood.detectors import describe_detectors
-
-from ..data import SCHEMES
-from ..data.builtin import builtin_datasets
-from ..models import BUILTIN_MODELS, LOADERS
-from ..suites import all_suites
+from ..data.schemes import builtin_datasets
+from ..model_catalog import BUILTIN_MODELS, OPTIONS
+from ..registry import DATA_SCHEMES, SUITES
 from .app import cli
 
 
 def _models() -> list[tuple[str, str]]:
     rows = [(f"builtin:{m.name}", m.description) for m in BUILTIN_MODELS.values()]
-    return rows + [(f"{scheme}:...", "model spec form") for scheme in LOADERS if scheme != "builtin"]
+    return rows + [(f"{scheme}:...", "model spec form") for scheme in OPTIONS if scheme != "builtin"]
 
 
 def _datasets() -> list[tuple[str, str]]:
     rows = [(f"builtin:{name}", text) for name, text in builtin_datasets().items()]
-    forms = [(f"{name}:{'FILE' if name == 'npz' else 'DIR'}" + (f"[?{'&'.join(f'{o}=..' for o in s.options)}]"
-              if s.options else ""), s.help) for name, s in SCHEMES.items() if name != "builtin"]
+    forms = [(f"{e.name}:{'FILE' if e.name == 'npz' else 'DIR'}" + (f"[?{'&'.join(f'{o}=..' for o in options)}]"
+              if (options := e.meta["options"]) else ""), e.description) for e in DATA_SCHEMES.entries()
+             if e.name != "builtin"]
     return rows + forms
 
 
@@ -33,7 +31,13 @@ def _attacks() -> list[tuple[str, str]]:
 
 
 def _suites() -> list[tuple[str, str]]:
-    return [(s.name, s.description) for s in all_suites()]
+    return [(e.name, e.description) for e in SUITES.entries()]
+
+
+def _detectors() -> list[tuple[str, str]]:
+    from robustbench_local.ood.detectors import describe_detectors
+
+    return describe_detectors()
 
 
 def _corruptions() -> list[tuple[str, str]]:
@@ -44,7 +48,7 @@ def _corruptions() -> list[tuple[str, str]]:
 
 LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "models": _models, "datasets": _datasets, "suites": _suites, "attacks": _attacks, "corruptions": _corruptions,
-    "detectors": describe_detectors,
+    "detectors": _detectors,
 }
 
 

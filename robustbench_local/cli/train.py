@@ -7,14 +7,9 @@ from pathlib import Path
 
 import click
 
-from robustbench_local.attacks.threat import check_radius
-from robustbench_local.attacks.training_methods import DEFAULT_SCHEDULE, METHODS, default_eps, make_method, robust_accuracy
-
-from ..data import load_data
-from ..models import load_model
 from ..parsing import parse_fraction
 from ..progress import Progress
-from ..training import SCHEDULES, TrainConfig, accuracy, default_shift, load_weights_into, train
+from ..train_config import DEFAULT_SCHEDULE, METHODS, SCHEDULES, TrainConfig
 from .app import cli
 from .evaluate import data_workers_option
 
@@ -60,6 +55,13 @@ def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, b
       rbl train 'builtin:digits-cnn?weights=none' --data builtin:digits --method pgd-at --eps 0.1 --out runs/at
       rbl train builtin:digits-cnn --data builtin:digits --method trades --epochs 5 --lr 0.01 --out runs/ft
     """
+    from robustbench_local.attacks.threat import check_radius
+    from robustbench_local.attacks.training_methods import default_eps, make_method, robust_accuracy
+
+    from ..data import load_data
+    from ..models import load_model
+    from ..training import accuracy, default_shift, load_weights_into, train
+
     progress = Progress(ctx.obj["quiet"])
     train_set, val_set = load_data(data, "train", limit), load_data(data, "val")
     side, notices = min(train_set.image_shape[:2]), []

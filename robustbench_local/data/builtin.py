@@ -6,19 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError, SpecError
+from .schemes import builtin_datasets
 from .source import DataSource
 
 SPLITS = ("train", "val", "test")
-DIGITS = "scikit-learn's 8x8 digits upscaled to 32x32 RGB (train 1077 / val 360 / test 360; ?size=N for N x N)"
-
-
-def builtin_datasets() -> dict[str, str]:
-    """Name -> description of every built-in data set (the digits and the built-in OOD sets)."""
-    from ..ood.builtin_sets import OOD_SETS
-
-    return {"digits": DIGITS, **{name: s.description for name, s in OOD_SETS.items()}}
-
-
 def open_builtin(name: str, split: str, options: dict[str, str]) -> DataSource:
     """`builtin:NAME[?size=N]`."""
     from ..ood.builtin_sets import OOD_SETS, load_ood_set

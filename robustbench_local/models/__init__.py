@@ -5,9 +5,9 @@ from pathlib import Path
 
 from ..device import pick_device
 from ..errors import SpecError
+from ..model_catalog import BUILTIN_MODELS, OPTIONS
 from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
-from .builtin import BUILTIN_MODELS
 from .checkpoint import apply_state_dict, read_state_dict
 from .classifier import Classifier, check_logits, frozen_mode, to_tensor, to_uint8
 from .exported import load_export
@@ -20,15 +20,6 @@ LOADERS = {
     "torchscript": load_torchscript,
     "export": load_export,
     "python": load_python,
-}
-NORM = ("norm", "mean", "std")
-OPTIONS = {  # scheme -> the ?options its loader reads; python: checks them against its factory's keywords
-    "builtin": (*NORM, "weights", "input_size", "num_classes"),
-    "torchvision": (*NORM, "weights", "input_size", "num_classes", "features"),
-    "timm": (*NORM, "weights", "input_size", "num_classes"),
-    "torchscript": (*NORM, "input_size", "num_classes"),
-    "export": (*NORM, "num_classes"),
-    "python": None,
 }
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, SpecError
+from ..model_catalog import BUILTIN_MODELS
 from ..parsing import parse_int
+from ..registry import load_target
 from ..specs import Spec, check_options
-from .builtin import BUILTIN_MODELS
 from .checkpoint import apply_state_dict, error_reason, existing_file, read_state_dict
 from .classifier import Classifier
 from .features import HeadInputFeatures, MethodFeatures, timm_features
@@ -87,7 +88,7 @@ def load_builtin(spec: Spec, trust: bool) -> Classifier:
                         "(see `rbl list models`)")
     entry = BUILTIN_MODELS[spec.target]
     num_classes = _int(spec, "num_classes", 10)
-    net = entry.factory(num_classes=num_classes)
+    net = load_target(entry.factory)(num_classes=num_classes)
     _maybe_weights(net, spec, trust, default=entry.weights)
     mean, std = normalisation(spec, (entry.mean, entry.std))
     return Classifier(net, num_classes, mean, std, _input_size(spec, None),

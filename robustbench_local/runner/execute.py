@@ -21,8 +21,9 @@ from ..metrics import bound_notice, fit_temperature, nll_at, temperature_at_boun
 from ..models import Classifier, load_model
 from ..progress import Progress
 from ..records import Records
+from ..registry import SUITES
 from ..seeding import derive_seed
-from ..suites import SUITE_MODULES, Condition, Suite, SuiteOption, get_suite
+from ..suites import Condition, Suite, SuiteOption, get_suite
 from .executors import Executor, InProcessExecutor
 from .lock import run_lock
 from .shards import Payload, ShardJob, group_shard_size, shard_ranges
@@ -246,7 +247,7 @@ def shard_jobs(tasks: list[Task], store: RunStore, n: int, num_classes: int, sha
         unfinished = [t for t in ours if not store.has_task(t.key)]
         for group in ([unfinished] if suite.grouped and unfinished else [[t] for t in unfinished]):
             for a, b in ranges:
-                job = ShardJob(tuple((t.key, t.condition) for t in group), SUITE_MODULES[suite.name], a, b)
+                job = ShardJob(tuple((t.key, t.condition) for t in group), SUITES.get(suite.name).target, a, b)
                 for t in group:
                     jobs.setdefault(t.key, []).append(job)
     return jobs

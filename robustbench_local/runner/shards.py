@@ -8,7 +8,6 @@ DataSource.__reduce_ex__): each worker opens the data itself and reads only its 
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from ..data import DataSource
 from ..models import Classifier
 from ..progress import Progress
 from ..records import Records
+from ..registry import load_target
 from ..suites import CleanLogits, Condition, TaskContext
 
 GROUP_BYTES = 256 << 20  # a grouped shard keeps its conditions' logits in memory: bound their size
@@ -30,7 +30,7 @@ class ShardJob:
     ((task key, condition) pairs of one suite; several when the suite runs its conditions in one pass)."""
 
     tasks: tuple[tuple[str, Condition], ...]
-    suite_module: str
+    suite_target: str  # where the suite object lives ("module:attribute"): a worker process loads it itself
     start: int
     stop: int
 
@@ -99,5 +99,5 @@ class Worker:
         data = p.data if (job.start, job.stop) == (0, len(p.data)) else p.data.subset(slice(job.start, job.stop))
         ctx = TaskContext(p.model, data, p.seed, p.options, p.temperature, p.batch_size, self.progress, p.run_dir,
                           self.clean_logits(job.start, job.stop), self.cache, p.limit)
-        suite = importlib.import_module(job.suite_module).SUITE
+        suite = load_target(job.suite_target)
         return suite.run_group([condition for _, condition in job.tasks], ctx)
