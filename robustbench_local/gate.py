@@ -21,13 +21,11 @@ import yaml
 from .errors import IncompatibleRuns, SpecError
 from .metrics import resample_weights, weighted_metric
 from .results import RunResult
-from .suites import get_suite
 from .yamlfile import read_yaml_document
 
 THRESHOLDS = ("max_drop", "max_rise", "min", "max")
 CHANGES = ("max_drop", "max_rise")  # allowed changes: thresholds >= 0
 N_BOOT = 2000
-LOWER_IS_BETTER = ("nll", "brier", "ece", "mce", "fpr", "detection_error", "error", "attack_success")
 
 
 @dataclass(frozen=True)
@@ -244,13 +242,3 @@ def judge(baseline: RunResult | pd.DataFrame | None, candidate: RunResult, rules
             verdicts.append(_judge_change(rule, match.iloc[0], crow, base_run, candidate, seed))
     return verdicts
 
-
-def starter_rules(baseline: RunResult, delta: float = 0.01) -> list[dict]:
-    """A rule per headline metric of the baseline: max_drop, or max_rise where lower is better."""
-    rules = []
-    for _, row in baseline.metrics.iterrows():
-        if row.suite == "calibration" or row.metric not in get_suite(row.suite).headline:
-            continue
-        kind = "max_rise" if any(t in row.metric for t in LOWER_IS_BETTER) else "max_drop"
-        rules.append({"metric": row.metric, "suite": row.suite, "condition": row.condition, kind: delta})
-    return rules
