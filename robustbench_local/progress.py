@@ -43,7 +43,7 @@ class LogLines:
 
     def __init__(self, total: int | None, desc: str, unit: str, interval: float, stream: TextIO) -> None:
         self.total, self.desc, self.unit, self.interval, self.stream = total, desc, unit, interval, stream
-        self.n, self.printed, self.closed = 0, False, False
+        self.n, self.shown, self.closed = 0, None, False
         self.start = self.last = time.monotonic()
 
     def __enter__(self) -> LogLines:
@@ -58,8 +58,8 @@ class LogLines:
             self.emit()
 
     def close(self) -> None:
-        """A last line if any was printed, so a log never ends on a stale count."""
-        if self.printed and not self.closed:
+        """A last line if any was printed and the count moved since, so a log never ends on a stale count."""
+        if self.shown is not None and self.shown != self.n and not self.closed:
             self.emit()
         self.closed = True
 
@@ -73,7 +73,7 @@ class LogLines:
 
     def emit(self) -> None:
         print(self.line(), file=self.stream, flush=True)
-        self.printed, self.last = True, time.monotonic()
+        self.shown, self.last = self.n, time.monotonic()
 
 
 @dataclass(frozen=True)

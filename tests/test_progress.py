@@ -24,7 +24,7 @@ def test_a_captured_run_logs_shard_lines(tmp_path):
     result = evaluate(tmp_path)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("shards:")]
-    assert [LINE.match(line).group(1) for line in lines] == ["1", "2", "3", "4", "4"]  # every update, then the end
+    assert [LINE.match(line).group(1) for line in lines] == ["1", "2", "3", "4"]  # interval 0: every update
     assert lines[0].endswith("left") and not lines[-1].endswith("left")
 
 
@@ -40,6 +40,19 @@ def test_lines_wait_for_the_interval():
         for _ in range(10):
             bar.update()
     assert stream.getvalue() == ""  # shorter than the interval: a log stays clean
+
+
+def test_a_log_ends_on_the_final_count(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr("robustbench_local.progress.time.monotonic", lambda: now[0])
+    stream = io.StringIO()
+    with LogLines(4, "shards", "shard", 30.0, stream) as bar:
+        now[0] = 40.0
+        bar.update()  # a line
+        now[0] = 50.0
+        bar.update(3)  # too soon after it: the closing line says where it ended
+    assert stream.getvalue().splitlines() == ["shards: 1/4 shard, elapsed 0:00:40, ~0:02:00 left",
+                                              "shards: 4/4 shard, elapsed 0:00:50"]
 
 
 def test_interval_from_the_environment(monkeypatch):
