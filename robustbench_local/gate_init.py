@@ -91,9 +91,10 @@ def propose_rules(baseline: RunResult) -> list[dict]:
 
 def rules_document(rules: list[dict], source: str) -> str:
     """The rules file's text: a header saying where the allowances come from, then one flow mapping per rule."""
-    lines = [f"# Proposed by `rbl gate --init` from {source}: each allowance is the width of the metric's 95%",
-             "# bootstrap interval on that run, in the metric's units (max_drop where higher is better, max_rise",
-             "# where lower is better). Tighten or loosen them here; the gate reads this file from the base branch.",
+    lines = [f"# Proposed by `rbl gate --init` from {source}.",
+             "# Each allowance is the width of the metric's 95% bootstrap interval on that run, in the metric's units",
+             "# (max_drop where higher is better, max_rise where lower is better). Tighten or loosen them here;",
+             "# `rbl ci` reads this file from the base branch, so a pull request cannot loosen its own gate.",
              "rules:"]
     lines += [f"  - {yaml.safe_dump(rule, default_flow_style=True, sort_keys=False, width=10_000).strip()}"
               for rule in rules]
