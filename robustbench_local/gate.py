@@ -241,4 +241,3 @@ def judge(baseline: RunResult | pd.DataFrame | None, candidate: RunResult, rules
                                        "evaluate it with the same suites and options")
             verdicts.append(_judge_change(rule, match.iloc[0], crow, base_run, candidate, seed))
     return verdicts
-
