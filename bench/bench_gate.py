@@ -50,17 +50,20 @@ def run(name: str, weights: Path) -> rbl.RunResult:
     return rbl.evaluate(str(weights), DATA, out=CACHE / f"run-{name}", arch=ARCH, **SUITE)
 
 
-def builds(pairs: list[tuple[rbl.RunResult, rbl.RunResult]]) -> tuple[int, int]:
-    """(failed builds, rules per build) with the --init rules of each baseline, as `rbl gate` reads them."""
-    failed, n_rules = 0, 0
+def builds(pairs: list[tuple[rbl.RunResult, rbl.RunResult]]) -> tuple[int, int, int, float]:
+    """With the --init rules of each baseline, as `rbl gate` reads them: (failed builds, checks in all, checks whose
+    paired bound says the runs really differ, the largest change as a fraction of its allowance)."""
+    failed, checks, real, closest = 0, 0, 0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for i, (baseline, candidate) in enumerate(pairs):
             path = Path(tmp) / f"gate{i}.yaml"
             path.write_text(rules_document(propose_rules(baseline), str(baseline.root)))
-            rules = load_rules(path)
-            n_rules = max(n_rules, len(rules))
-            failed += any(not v.passed for v in judge(baseline, candidate, rules))
-    return failed, n_rules
+            verdicts = judge(baseline, candidate, load_rules(path))
+            failed += any(not v.passed for v in verdicts)
+            checks += len(verdicts)
+            real += sum(v.low > 0 for v in verdicts)
+            closest = max(closest, *(v.change / v.rule.threshold for v in verdicts))
+    return failed, checks, real, closest
 
 
 def ci_times() -> tuple[float, float]:
@@ -92,11 +95,11 @@ def main() -> None:
     print(f"  models and runs ready in {time.perf_counter() - start:.0f} s (cache: {CACHE})", flush=True)
 
     pairs = [(standard[a], standard[b]) for a, b in combinations(SEEDS, 2)]
-    failed, n_rules = builds(pairs)
-    print(f"  seed-only changes: {failed} of {len(pairs)} builds fail ({failed / len(pairs):.1%}; "
-          f"--init rules, up to {n_rules} per build)")
+    failed, checks, real, closest = builds(pairs)
+    print(f"  seed-only changes: {failed} of {len(pairs)} builds fail ({failed / len(pairs):.1%}); of their {checks} "
+          f"checks, {real} see a real change (paired bound > 0), the largest change is {closest:.0%} of its allowance")
     regressions = [(zoo_at, candidate) for candidate in (zoo_std, *standard.values())]
-    caught, _ = builds(regressions)
-    print(f"  PGD-AT baseline vs standard candidate: {caught} of {len(regressions)} builds fail")
+    caught, checks, _, _ = builds(regressions)
+    print(f"  PGD-AT baseline vs standard candidate: {caught} of {len(regressions)} builds fail ({checks} checks)")
     uncached, cached = ci_times()
     print(f"  rbl ci build: {uncached:.1f} s with an empty cache, {cached:.1f} s with the baseline cached")
