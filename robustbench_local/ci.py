@@ -139,8 +139,7 @@ def evaluate(tree: Path, spec: CiSpec, out: Path, side: str, quiet: bool) -> Run
                *(["--quiet"] if quiet else []), "evaluate", *spec.evaluate_args(tree, out)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     error = ""
-    assert process.stderr is not None
-    for line in process.stderr:
+    for line in process.stderr or ():
         if line.startswith("error: "):
             error = line.removeprefix("error: ").strip()
         else:
@@ -171,7 +170,7 @@ def base_rules(repo: Path, base: str, spec: CiSpec, baseline: RunResult, out: Pa
 
 
 def run_ci(repo: str | Path, base_ref: str, head_ref: str, spec: CiSpec, cache: str | Path, out: str | Path,
-           quiet: bool = False, seed: int = 0) -> CiResult:
+           quiet: bool = False) -> CiResult:
     """One build: resolve the refs, baseline (cache or evaluate), candidate, base rules, verdicts."""
     repo, cache, out = Path(repo), Path(cache), Path(out)
     git(repo, "rev-parse", "--git-dir")  # a clear line when `repo` is no git repository
@@ -192,7 +191,7 @@ def run_ci(repo: str | Path, base_ref: str, head_ref: str, spec: CiSpec, cache: 
         candidate = evaluate(tree, spec, out / f"candidate-{head[:12]}", f"head {head[:12]}", quiet)
     result.seconds["candidate"] = round(time.monotonic() - start, 2)
     rules, result.rules_source = base_rules(repo, base, spec, baseline, out)
-    result.verdicts = judge(baseline, candidate, rules, seed)
+    result.verdicts = judge(baseline, candidate, rules, spec.seed)
     result.status = "failed" if any(not v.passed for v in result.verdicts) else "passed"
     return result
 

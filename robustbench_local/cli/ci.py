@@ -57,7 +57,7 @@ def ci(ctx: click.Context, repo, base_ref, head_ref, checkpoint, arch, data, sui
     if print_key:
         click.echo(cache_key(resolve(Path(repo), base_ref), spec))
         return
-    result = run_ci(repo, base_ref, head_ref, spec, cache, out, ctx.obj["quiet"], seed)
+    result = run_ci(repo, base_ref, head_ref, spec, cache, out, ctx.obj["quiet"])
     paths = write_outputs(result, Path(out))
     if result.verdicts:
         click.echo(text_table(result.verdicts))
