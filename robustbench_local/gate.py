@@ -308,14 +308,3 @@ def judge(baseline: RunResult | pd.DataFrame | None, candidate: RunResult, rules
                                        "evaluate it with the same suites and options")
             verdicts.append(_judge_change(rule, match.iloc[0], crow, base_run, candidate, replicates))
     return verdicts
-
-
-def starter_rules(baseline: RunResult, delta: float = 0.01) -> list[dict]:
-    """A rule per headline metric of the baseline: max_drop, or max_rise where lower is better."""
-    rules = []
-    for _, row in baseline.metrics.iterrows():
-        if row.suite == "calibration" or row.metric not in get_suite(row.suite).headline:
-            continue
-        kind = WORSE[metric_spec(row.metric).higher_is_better]
-        rules.append({"metric": row.metric, "suite": row.suite, "condition": row.condition, kind: delta})
-    return rules

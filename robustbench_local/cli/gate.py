@@ -54,9 +54,9 @@ def _write(path: str, data: bytes, what: str) -> None:
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--summary", type=click.Path(dir_okay=False), help="Write a Markdown summary here.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap.")
-@click.option("--init", "init", is_flag=True, help="Write a starter rules file from --baseline and exit.")
-@click.option("--delta", type=float, default=0.01, show_default=True, help="With --init: allowed change per rule.")
-def gate(baseline, candidate, rules_path, junit, summary, seed, init, delta) -> None:
+@click.option("--init", "init", is_flag=True, help="Write rules proposed from --baseline's intervals and exit.")
+@click.option("--force", is_flag=True, help="With --init: overwrite an existing rules file.")
+def gate(baseline, candidate, rules_path, junit, summary, seed, init, force) -> None:
     """Compare --candidate with --baseline under --rules; exit 0 pass, 1 regression, 2 misuse.
 
     \b
@@ -70,19 +70,20 @@ def gate(baseline, candidate, rules_path, junit, summary, seed, init, delta) -> 
       rbl gate --init --baseline runs/main --rules gate.yaml
       rbl gate --baseline runs/main --candidate runs/pr --rules gate.yaml --junit gate.xml --summary gate.md
     """
-    import yaml
-
     from robustbench_local.reports.gate import junit_xml, markdown, text_table
 
-    from ..gate import judge, load_rules, starter_rules
+    from ..gate import judge, load_rules
+    from ..gate_init import propose_rules, rules_document
     from ..results import load_run
 
     if init:
         if not baseline:
             raise click.UsageError("--init needs --baseline RUN_DIR")
-        rules = starter_rules(load_run(baseline), delta)
-        _write(rules_path, yaml.safe_dump({"rules": rules}, sort_keys=False).encode(), "rules file")
-        click.echo(f"wrote {len(rules)} rules to {rules_path}")
+        if Path(rules_path).exists() and not force:
+            raise RunError(f"rules file {rules_path} exists; pass --force to overwrite it, or choose another path")
+        rules = propose_rules(load_run(baseline))
+        _write(rules_path, rules_document(rules, str(baseline)).encode(), "rules file")
+        click.echo(f"wrote {len(rules)} rules to {rules_path} (allowances: the width of each metric's 95% interval)")
         return
     if not candidate:
         raise click.UsageError("give --candidate RUN_DIR (and --baseline for drop rules)")
