@@ -5,21 +5,18 @@ from pathlib import Path
 
 import click
 
-from robustbench_local.reports.gate import text_table
-
-from ..ci import CiSpec, cache_key, resolve, run_ci, write_outputs
-from ..suites import all_suites
+from ..suites import all_options
 from .app import cli
-from .evaluate import with_suite_options
+from .evaluate import WithSuiteOptions
 
 
 def _flags(given: dict[str, str | None]) -> dict[str, str]:
     """Suite options as `rbl evaluate` flags ({"--attack": "pgd"}), for the options given."""
-    flags = {opt.name: opt.flag for suite in all_suites() for opt in suite.options}
+    flags = {opt.name: opt.flag for _, opt in all_options()}
     return {flags[name]: value for name, value in given.items() if value is not None}
 
 
-@cli.command("ci")
+@cli.command("ci", cls=WithSuiteOptions)
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
 @click.option("--base", "base_ref", required=True, help="Base ref or commit (the target branch), e.g. origin/main.")
 @click.option("--head", "head_ref", default="HEAD", show_default=True, help="Head ref or commit (the change).")
@@ -38,7 +35,6 @@ def _flags(given: dict[str, str | None]) -> dict[str, str]:
 @click.option("--out", type=click.Path(file_okay=False), default="rbl-ci", show_default=True,
               help="Where gate.xml, gate.md, gate.json and the candidate run go.")
 @click.option("--print-key", is_flag=True, help="Print the baseline's cache key (for actions/cache) and exit.")
-@with_suite_options
 @click.pass_context
 def ci(ctx: click.Context, repo, base_ref, head_ref, checkpoint, arch, data, suites, limit, seed, rules_path, cache,
        out, print_key, **suite_options) -> None:
@@ -52,6 +48,10 @@ def ci(ctx: click.Context, repo, base_ref, head_ref, checkpoint, arch, data, sui
       rbl ci --base origin/main --checkpoint robustbench_local/zoo/digits-cnn.safetensors \\
              --arch builtin:digits-cnn --data builtin:digits --suite clean,attacks --attack fgsm --eps 0.1 --limit 300
     """
+    from robustbench_local.reports.gate import text_table
+
+    from ..ci import CiSpec, cache_key, resolve, run_ci, write_outputs
+
     names = tuple(s.strip() for entry in suites for s in entry.split(",") if s.strip()) or ("clean",)
     spec = CiSpec(checkpoint, arch, data, names, _flags(suite_options), limit, seed, rules_path)
     if print_key:
