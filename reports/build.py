@@ -10,7 +10,7 @@ import pandas as pd
 from robustbench_local.errors import RunError, SpecError, os_reason
 from robustbench_local.runner.store import atomic_write
 
-from . import plots, sections
+from . import plots, sections, uncertainty
 from .glossary import GLOSSARY
 from .render_html import render_html
 from .render_md import render_md
@@ -61,6 +61,7 @@ def build_report(runs: list[ReportRun], figures: bool = True) -> Report:
         Section("attacks", "Adversarial robustness", [t for t in [sections.attack_table(runs)] if t], figs("attacks")),
         Section("corruptions", "Common corruptions", sections.corruption_tables(runs), figs("corruptions")),
         Section("ood", "Out-of-distribution detection", sections.ood_tables(runs), figs("ood")),
+        Section(*uncertainty.section(runs, figures)),
     ]
     return Report(runs, summary_table(runs), [s for s in candidates if s.tables or s.figures])
 

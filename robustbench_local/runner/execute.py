@@ -18,6 +18,7 @@ from ..data.stream import set_workers
 from ..device import cpu_setup
 from ..errors import DataError, ModelError, RunError, SpecError
 from ..metrics import bound_notice, fit_temperature, nll_at, temperature_at_bound
+from ..metrics.conformal import ConformalFit, conformal_metrics
 from ..models import Classifier, load_model
 from ..progress import Progress
 from ..records import Records
@@ -124,16 +125,18 @@ def calibration_set(spec: EvalSpec, model: Classifier, data: DataSource, calibra
     return calibration
 
 
-def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: str,
-                        calibration: DataSource | None, batch_size: int, progress: Progress) -> float | None:
-    """The temperature fitted on `calibration`, kept in calibration.json (refit if damaged or of another set)."""
+def fit_run_calibration(store: RunStore, model: Classifier, model_fingerprint: str, calibration: DataSource | None,
+                        alphas: list[float], batch_size: int, progress: Progress) -> float | None:
+    """Fit the temperature and the conformal thresholds (at levels `alphas`) on `calibration`, kept in
+    calibration.json (refit if damaged, of another set or of other levels); returns the temperature."""
     path = store.root / CALIBRATION
     if calibration is None:
         store.remove(path)  # one left by a failed start with a calibration set
         return None
     cached = store.read_json(CALIBRATION) if store.intact(path) else None
-    if cached and (cached.get("model_fingerprint"), cached.get("data_fingerprint")) == \
-            (model_fingerprint, calibration.fingerprint):
+    if cached and (cached.get("model_fingerprint"), cached.get("data_fingerprint"),
+                   (cached.get("conformal") or {}).get("alphas")) == \
+            (model_fingerprint, calibration.fingerprint, list(alphas)):
         return cached["temperature"]
     logits = model.predict_stream(calibration.batches(batch_size))
     t = fit_temperature(logits, calibration.labels)
@@ -144,7 +147,8 @@ def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: s
         "temperature": t, "n": len(calibration), "data": calibration.name, "data_fingerprint": calibration.fingerprint,
         "model_fingerprint": model_fingerprint,
         "nll_before": nll_at(logits, calibration.labels, 1.0), "nll_after": nll_at(logits, calibration.labels, t),
-        "at_bound": bound, "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
+        "at_bound": bound, "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]",
+        "conformal": ConformalFit.fit(logits, calibration.labels, calibration.ids, alphas).to_dict()})
     return t
 
 
@@ -277,8 +281,8 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
     check_images_unchanged(store, data, finished, progress)
     store.write_manifest(manifest)
     store.write_samples(data.sample_digests())
-    temperature = fit_run_temperature(store, model, inputs.model_fingerprint, inputs.calibration, spec.batch_size,
-                                      progress)
+    temperature = fit_run_calibration(store, model, inputs.model_fingerprint, inputs.calibration,
+                                      spec.conformal_alpha, spec.batch_size, progress)
 
     def merge_if_complete(key: str) -> None:
         if all((key, job.name) in done for job in jobs[key]):
@@ -303,12 +307,22 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
     return store
 
 
+def conformal_rows(records: Records, conformal: dict | None, seed_parts: tuple) -> list[dict]:
+    """The conformal sets' rows of a task whose records keep logits and labels (none without a fitted set)."""
+    if conformal is None or records.logits is None or "label" not in records.table:
+        return []
+    table = records.table
+    return conformal_metrics(records.logits, table["label"].to_numpy(), table["sample_id"].to_numpy(),
+                             ConformalFit.from_dict(conformal), seed_parts)
+
+
 def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
     """The tidy metrics table of every task in the run dir (per-task metrics are cached with the temperature and
     the digest of the task file they were computed from)."""
     manifest = store.read_json(MANIFEST) or {}
     calibration = store.read_json(CALIBRATION)
     temperature = calibration["temperature"] if calibration else None
+    conformal = (calibration or {}).get("conformal")
     rows: list[dict] = []
     by_suite: dict[str, list[dict]] = {}
     keys = store.task_keys()
@@ -318,11 +332,14 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
             meta = store.load_meta(key)
             source = (temperature, METRICS_CACHE_VERSION, recorded_digest(store.task_path(key)))
             cached = store.read_json(cache_path) if store.intact(cache_path) else None
-            if cached is None or (cached.get("temperature"), cached.get("version"), cached.get("task")) != source:
+            if cached is None or (cached.get("temperature"), cached.get("version"), cached.get("task"),
+                                  cached.get("conformal")) != (*source, conformal):
                 seed_parts = (manifest.get("seed", 0), key)  # only then read the records
-                computed = get_suite(meta["suite"]).metrics(store.load_task(key)[1], temperature, seed_parts)
+                records = store.load_task(key)[1]
+                computed = get_suite(meta["suite"]).metrics(records, temperature, seed_parts) + \
+                    conformal_rows(records, conformal, seed_parts)
                 cached = {"temperature": temperature, "version": METRICS_CACHE_VERSION, "task": source[2],
-                          "rows": computed}
+                          "conformal": conformal, "rows": computed}
                 store.write_json(cache_path, cached)
             base = {"model": meta["model"], "dataset": meta["dataset"], "suite": meta["suite"],
                     "condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True)}
