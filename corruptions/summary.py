@@ -23,7 +23,8 @@ from .mce import ce_alexnet, mce_alexnet, relative_ce_alexnet, relative_mce_alex
 from .names import CATEGORIES, COMMON, SEVERITIES
 
 SUMMARY_KEY = "corruptions-summary"
-PAIRED_METRICS = ("acc", "ece_15_equal_width", "ece_15_equal_width_ts")  # what the summary averages or ratios
+PER_SEVERITY = ("ece_15_equal_width", "ece_15_equal_width_ts", "aurc", "misclassification_auroc")  # mean_<m> rows
+PAIRED_METRICS = ("acc", *PER_SEVERITY)  # what the summary averages or ratios
 
 
 def paired_rows(rows: list[dict], records: Records, variants: Mapping[str, Predictions], run_seed: object,
@@ -91,7 +92,7 @@ def summary_rows(metrics: pd.DataFrame) -> list[dict]:
         mean_of(category, "mean_corruption_acc", cond[cond.corruption.isin(names)])
     for s in sorted(cond.severity.unique()):
         mean_of(f"severity={s}", "mean_corruption_acc", common[common.severity == s])
-        for metric in ("ece_15_equal_width", "ece_15_equal_width_ts"):
+        for metric in PER_SEVERITY:
             mean_of(f"severity={s}", f"mean_{metric}",
                     per[(per.metric == metric) & per.corruption.isin(COMMON) & (per.severity == s)])
     errors = {c: g.sort_values("severity") for c, g in cond.groupby("corruption")

@@ -31,7 +31,7 @@ from .spec import EvalSpec
 from .store import CALIBRATION, MANIFEST, RunStore, read_meta, recorded_digest
 
 METRIC_COLUMNS = ["model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n", "params"]
-METRICS_CACHE_VERSION = 3  # bump when suites' per-task metric rows change, so cached ones are recomputed once
+METRICS_CACHE_VERSION = 4  # bump when suites' per-task metric rows change, so cached ones are recomputed once
 VERSIONED = ("torch", "torchvision", "torchattacks", "imagecorruptions", "numpy", "robustbench-local")
 
 
