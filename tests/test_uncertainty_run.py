@@ -111,3 +111,18 @@ def test_plotted_curve_is_the_metric_s_curve():
     coverage, risk = risk_coverage(p)
     assert risk[39] == pytest.approx(METRICS["selective_risk_at_80"](Weighted(p, np.ones((1, 50))))[0])
     assert coverage[-1] == 1.0 and risk[-1] == pytest.approx(1 - p.correct.mean())
+
+
+def test_gate_changes_pair_selective_metrics_per_sample(run_dir, tmp_path):
+    """A change rule on a selective metric is judged by the paired bootstrap over the records (like acc); conformal
+    metrics, whose sets need the stored thresholds, fall back to the intervals."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [
+        {"metric": "aurc", "suite": "clean", "max_rise": 0.01},
+        {"metric": "conformal_coverage_90", "suite": "clean", "max_drop": 0.02}]}))
+    result = CliRunner().invoke(cli, ["gate", "--baseline", str(run_dir), "--candidate", str(run_dir),
+                                      "--rules", str(rules)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("PASS")]
+    assert any("aurc max rise" in line and "paired bootstrap" in line for line in lines), result.output
+    assert any("conformal_coverage_90 max drop" in line and "unpaired" in line for line in lines), result.output
