@@ -29,7 +29,7 @@ COVERAGE_RISKS = (0.01, 0.05)
 @dataclass(frozen=True)
 class Groups:
     """The risk-coverage curve's data: per group of tied confidences, by descending confidence, its weight `mass` and
-    its weight of errors `errors`, both (B, G); `before`/`upto` are the cumulative sums before and up to each group."""
+    its weight of errors `errors`, both (B, G); `upto` are their cumulative sums up to each group (inclusive)."""
 
     mass: np.ndarray
     errors: np.ndarray
@@ -52,20 +52,23 @@ class Groups:
         return np.divide(self.errors, self.mass, out=np.zeros_like(self.mass), where=self.mass > 0)
 
 
-_LAST: list = []  # the Weighted whose groups were computed last, and its groups (the metrics of one chunk share them)
+_last: tuple[Weighted | None, Groups | None] = (None, None)  # the last Weighted seen and its groups (the metrics of
+# one chunk share them; one tuple, read and replaced whole, so threads at worst recompute)
 
 
 def groups(x: Weighted) -> Groups:
     """Per-group weights of `x` (one sort of the confidences, then a sum over each tied run)."""
-    if _LAST and _LAST[0] is x:
-        return _LAST[1]
+    global _last
+    seen, found = _last
+    if seen is x:
+        return found
     confidence = x.p.confidence
     order = np.argsort(-confidence, kind="stable")
     ranked = confidence[order]
     starts = np.r_[0, np.flatnonzero(np.diff(ranked) != 0) + 1]
     w = x.w[:, order]
     found = Groups(np.add.reduceat(w, starts, axis=1), np.add.reduceat(w * (1.0 - x.p.correct[order]), starts, axis=1))
-    _LAST[:] = [x, found]
+    _last = (x, found)
     return found
 
 
