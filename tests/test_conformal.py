@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -149,3 +150,16 @@ def test_fit_round_trips_and_specs_cover_every_row():
     names = {s.name for s in METRIC_SPECS}
     assert {r["metric"] for r in conformal_metrics(logits, labels, ids, fit, (0,), n_boot=5)} <= names
     assert "conformal_coverage_90" in names and "conformal_set_size_95_aps" in names
+
+
+def test_an_empty_stratum_is_nan_without_a_warning():
+    """No set holds 4+ labels of 2 classes: that stratum's coverage has no value and no interval, silently (the
+    evaluate command's stderr stays clean)."""
+    logits, labels = data(80, k=2, seed=6)
+    ids = np.arange(80).astype(str)
+    fit = ConformalFit.fit(logits[:40], labels[:40], ids[:40], (0.1,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = {r["metric"]: r for r in conformal_metrics(logits[40:], labels[40:], ids[40:], fit, (0,), n_boot=50)}
+    empty = rows["conformal_coverage_size4plus_90"]
+    assert empty["n"] == 0 and np.isnan([empty["value"], empty["ci_low"], empty["ci_high"]]).all()

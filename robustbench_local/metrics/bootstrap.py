@@ -68,6 +68,6 @@ def bootstrap(statistic: Statistic, n: int, *seed_parts: object, n_boot: int = N
         return {name: (float("nan"),) * 3 for name in point}
     out = {}
     for name, draws in bootstrap_replicates(statistic, n, *seed_parts, n_boot=n_boot).items():
-        low, high = np.nanpercentile(draws, [2.5, 97.5])
+        low, high = (np.nan, np.nan) if np.isnan(draws).all() else np.nanpercentile(draws, [2.5, 97.5])  # NaN: none
         out[name] = (float(point[name][0]), float(low), float(high))
     return out
