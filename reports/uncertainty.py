@@ -6,6 +6,7 @@ shows every condition that has conformal rows.
 """
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 
 from robustbench_local.metrics import Predictions
@@ -121,6 +122,7 @@ def table(runs: list[ReportRun]) -> Table | None:
 
 def section(runs: list[ReportRun], figures: bool = True) -> tuple[str, str, list[Table], list[Figure]]:
     """(key, title, tables, figures) of the section; figures only when asked."""
-    figs = [f for f in (risk_coverage_figure(runs), coverage_figure(runs)) if f] if figures else []
+    with matplotlib.rc_context({"text.parse_math": False}):  # run and condition names drawn literally
+        figs = [f for f in (risk_coverage_figure(runs), coverage_figure(runs)) if f] if figures else []
     return "uncertainty", "Knowing when it is wrong: selective prediction and conformal coverage", \
         [t for t in [table(runs)] if t], figs
