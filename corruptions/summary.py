@@ -24,7 +24,8 @@ from .mce import ce_alexnet, mce_alexnet, relative_ce_alexnet, relative_mce_alex
 from .names import CATEGORIES, COMMON, SEVERITIES
 
 SUMMARY_KEY = "corruptions-summary"
-PAIRED_METRICS = ("acc", "ece_15_equal_width", "ece_15_equal_width_ts")  # what the summary averages or ratios
+PER_SEVERITY = ("ece_15_equal_width", "ece_15_equal_width_ts", "aurc", "misclassification_auroc")  # mean_<m> rows
+PAIRED_METRICS = ("acc", *PER_SEVERITY)  # what the summary averages or ratios
 SPECS = (
     MetricSpec("mean_corruption_acc", True, 0.0, 1.0, "mean acc over the corruption × severity conditions evaluated "
                "(condition `common`: the 15 common corruptions; also per category and per severity)."),
@@ -33,6 +34,9 @@ SPECS = (
                "mean equal-width ECE over the common corruptions at one severity."),
     MetricSpec("mean_ece_15_equal_width_ts", False, 0.0, 1.0,
                "mean temperature-scaled equal-width ECE over the common corruptions at one severity."),
+    MetricSpec("mean_aurc", False, 0.0, 1.0, "mean AURC (MSP ranking) over the common corruptions at one severity."),
+    MetricSpec("mean_misclassification_auroc", True, 0.0, 1.0,
+               "mean misclassification-detection AUROC over the common corruptions at one severity."),
     MetricSpec("ce_alexnet", False, 0.0, float("inf"), "CE_c = Σ_s E_{s,c} / Σ_s E^AlexNet_{s,c} over severities 1-5."),
     MetricSpec("relative_ce_alexnet", False, float("-inf"), float("inf"),
                "rCE_c = Σ_s (E_{s,c} − E_clean) / Σ_s (E^AlexNet_{s,c} − E^AlexNet_clean), E^AlexNet_clean = 0.4348."),
@@ -106,7 +110,7 @@ def summary_rows(metrics: pd.DataFrame) -> list[dict]:
         mean_of(category, "mean_corruption_acc", cond[cond.corruption.isin(names)])
     for s in sorted(cond.severity.unique()):
         mean_of(f"severity={s}", "mean_corruption_acc", common[common.severity == s])
-        for metric in ("ece_15_equal_width", "ece_15_equal_width_ts"):
+        for metric in PER_SEVERITY:
             mean_of(f"severity={s}", f"mean_{metric}",
                     per[(per.metric == metric) & per.corruption.isin(COMMON) & (per.severity == s)])
     errors = {c: g.sort_values("severity") for c, g in cond.groupby("corruption")

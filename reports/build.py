@@ -10,6 +10,7 @@ import pandas as pd
 from robustbench_local.errors import RunError, SpecError, os_reason
 from robustbench_local.runner.store import atomic_write
 
+from . import uncertainty
 from .glossary import GLOSSARY
 from .render_html import render_html
 from .render_md import render_md
@@ -43,8 +44,9 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def build_report(runs: list[ReportRun], figures: bool = True) -> Report:
-    """The summary and every suite's sections that the runs have data for; figures only when asked (md/html)."""
-    return Report(runs, summary_table(runs), suite_sections(runs, figures))
+    """The summary, every suite's sections that the runs have data for, and the cross-suite section on selective
+    prediction and conformal coverage; figures only when asked (md/html)."""
+    return Report(runs, summary_table(runs), [*suite_sections(runs, figures), *uncertainty.sections(runs, figures)])
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import DataSource
+from .metrics.conformal import ALPHAS
 from .models import Classifier
 from .progress import Progress
 from .results import RunResult, load_run, write_metrics
@@ -20,12 +21,14 @@ def evaluate(model: str | Classifier, data: str | DataSource, suites: Sequence[s
              out: str | Path | None = None, seed: int = 0, limit: int | None = None, batch_size: int = 256,
              calibration_data: str | DataSource | None = "auto", arch: str | None = None,
              trust_checkpoint: bool = False, quiet: bool = True, executor: Executor | None = None,
-             shard_size: int | None = None, data_workers: int | None = None, **options: Any) -> RunResult:
+             shard_size: int | None = None, data_workers: int | None = None,
+             conformal_alpha: Sequence[float] = ALPHAS, **options: Any) -> RunResult:
     """Evaluate `model` (spec or Classifier) on `data` (spec or DataSource) and return the finished run.
 
     `options` are suite settings (e.g. eps="8/255"); `out` defaults to a new temporary directory.
     `executor` (see robustbench_local.runner.executors.make_executor) and `shard_size` spread the work,
-    `data_workers` threads decode image files; records are identical whatever they are.
+    `data_workers` threads decode image files; records are identical whatever they are. `conformal_alpha`: the
+    miscoverage levels of the conformal sets fitted on the calibration data beside the temperature.
     A DataSource as `data` with calibration_data='auto' uses its origin's val split when it was opened from a spec
     (`load_data`), and none when it was made from arrays: then pass a DataSource or a spec.
     """
@@ -35,7 +38,7 @@ def evaluate(model: str | Classifier, data: str | DataSource, suites: Sequence[s
     data_spec = data if isinstance(data, str) else data.origin.spec if data.origin else data.name
     spec = EvalSpec(model=model if isinstance(model, str) else model.name, data=data_spec, suites=list(suites),
                     seed=seed, limit=limit, batch_size=batch_size, options=options, arch=arch,
-                    trust_checkpoint=trust_checkpoint, data_workers=data_workers,
+                    trust_checkpoint=trust_checkpoint, data_workers=data_workers, conformal_alpha=list(conformal_alpha),
                     calibration_data=None if calibration is not None else calibration_data)
     root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="rbl-run-"))
     return run_spec(spec, root, Progress(quiet), None if isinstance(model, str) else model,

@@ -28,6 +28,7 @@ from .records import Records
 from .registry import SUITES
 from .results import RunResult
 from .runner.store import RunStore
+from .runner.task_metrics import task_metrics
 from .suites import get_suite
 from .yamlfile import read_yaml_document
 
@@ -221,7 +222,7 @@ class Replicates:
     def _task_rows(self, run: RunResult, task_key: str, meta: dict, records: Records) -> list[dict]:
         key = ("task", str(run.root), task_key)
         if key not in self._rows:
-            rows = get_suite(meta["suite"]).metrics(records, run.temperature, (self.seed, task_key))
+            rows = task_metrics(meta["suite"], records, run.temperature, run.conformal, (self.seed, task_key))
             self._rows[key] = [{"condition": meta["condition"], "params": json.dumps(meta["params"], sort_keys=True),
                                 **r} for r in rows]
         return self._rows[key]

@@ -39,9 +39,17 @@ class RunResult:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     @cached_property
+    def calibration(self) -> dict:
+        """What the run fitted on held-out clean data (temperature, conformal thresholds); empty if nothing."""
+        return RunStore(self.root).read_json(CALIBRATION) or {}
+
+    @property
     def temperature(self) -> float | None:
-        calibration = RunStore(self.root).read_json(CALIBRATION)
-        return calibration["temperature"] if calibration else None
+        return self.calibration.get("temperature")
+
+    @property
+    def conformal(self) -> dict | None:
+        return self.calibration.get("conformal")
 
     def task(self, suite: str, condition: str) -> Records:
         """The per-sample records (with logits, if any) of one (suite, condition)."""

@@ -87,6 +87,54 @@ def classwise_ece(p: Predictions, w: np.ndarray) -> np.ndarray:
     return np.abs(sums).sum(axis=2).mean(axis=1) / w.sum(axis=1)
 
 
+def _errors_ranked(p: Predictions, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One replicate's samples repeated by their counts, by descending confidence: each position's expected error
+    under a uniformly random order within tied confidences (the group's error share), and the errors themselves."""
+    confidence, errors = np.repeat(p.confidence, counts), np.repeat(1.0 - p.correct, counts)
+    _, group, sizes = np.unique(-confidence, return_inverse=True, return_counts=True)
+    return (np.bincount(group, errors) / sizes)[np.sort(group)], errors
+
+
+def _per_replicate(fn: Callable[[np.ndarray, np.ndarray], float]) -> Callable[[Predictions, np.ndarray], np.ndarray]:
+    """A selective metric of (expected errors by rank, errors), replicate by replicate."""
+    return lambda p, w: np.array([fn(*_errors_ranked(p, row.astype(int))) for row in w])
+
+
+def _area(values: np.ndarray) -> float:
+    m = len(values)
+    return float(np.trapezoid(values, np.arange(1, m + 1) / m) / (1 - 1 / m)) if m >= 2 else np.nan
+
+
+def _risk(e: np.ndarray) -> np.ndarray:
+    return np.cumsum(e) / np.arange(1, len(e) + 1)
+
+
+def _coverage_at(e: np.ndarray, risk: float) -> float:
+    ok = np.flatnonzero(_risk(e) <= risk + 1e-12)
+    return (ok[-1] + 1) / len(e) if len(ok) else np.nan
+
+
+def _misclassification_auroc(p: Predictions, w: np.ndarray) -> np.ndarray:
+    from sklearn.metrics import roc_auc_score
+    out = []
+    for row in w:
+        keep = row > 0
+        correct = p.correct[keep]
+        both = 0 < correct.sum() < len(correct)
+        out.append(roc_auc_score(correct, p.confidence[keep], sample_weight=row[keep]) if both else np.nan)
+    return np.array(out)
+
+
+SELECTIVE: dict[str, Callable[[Predictions, np.ndarray], np.ndarray]] = {
+    "aurc": _per_replicate(lambda e, _: _area(_risk(e))),
+    "eaurc": _per_replicate(lambda e, errors: _area(_risk(e)) - _area(_risk(np.sort(errors)))),
+    "augrc": _per_replicate(lambda e, _: _area(np.cumsum(e) / len(e))),
+    **{f"selective_risk_at_{c}": _per_replicate(lambda e, _, c=c: _risk(e)[int(np.ceil(round(len(e) * c / 100, 9))) - 1])
+       for c in (80, 90, 95)},
+    **{f"coverage_at_risk_{r}": _per_replicate(lambda e, _, r=r: _coverage_at(e, r / 100)) for r in (1, 5)},
+    "misclassification_auroc": _misclassification_auroc,
+}
+
 METRICS: dict[str, Callable[[Predictions, np.ndarray], np.ndarray]] = {
     "acc": lambda p, w: _mean(p.correct, w),
     "nll": lambda p, w: _mean(p.nll, w),
@@ -95,6 +143,7 @@ METRICS: dict[str, Callable[[Predictions, np.ndarray], np.ndarray]] = {
     "ece_15_equal_mass": ece_equal_mass,
     "mce": mce,
     "classwise_ece": classwise_ece,
+    **SELECTIVE,
 }
 
 
@@ -129,8 +178,8 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, temperature: 
 
 def paired(logits: np.ndarray, labels: np.ndarray, ids: np.ndarray, temperature: float | None, run_seed: object,
            key: str, n_boot: int = 1000) -> dict[str, np.ndarray]:
-    """The corruption summary's replicates of acc and equal-width ECE (raw, `_ts`) under the run's shared
-    resamples, laid over the ids in sorted order."""
+    """The corruption summary's replicates of acc, AURC, misclassification AUROC and equal-width ECE (raw, `_ts`)
+    under the run's shared resamples, laid over the ids in sorted order."""
     order = np.argsort(ids, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
@@ -138,7 +187,7 @@ def paired(logits: np.ndarray, labels: np.ndarray, ids: np.ndarray, temperature:
     for suffix, t in (("", 1.0), ("_ts", temperature)):
         if t is not None:
             p = Predictions(logits, labels, t)
-            names = ["ece_15_equal_width"] + ([] if suffix else ["acc"])
+            names = ["ece_15_equal_width"] + ([] if suffix else ["acc", "aurc", "misclassification_auroc"])
             fns |= {m + suffix: (lambda w, fn=METRICS[m], p=p: fn(p, w[:, rank])) for m in names}
     return replicates(fns, len(ids), run_seed, key, n_boot=n_boot)
 

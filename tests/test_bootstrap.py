@@ -63,9 +63,9 @@ def test_classification_intervals_equal_the_dense_reference(n, k, temperature, t
     assert [r["metric"] for r in rows] == list(expected)
     for r in rows:
         value, low, high = expected[r["metric"]]
-        assert r["value"] == pytest.approx(value, abs=TOLERANCE), r["metric"]
-        assert r["ci_low"] == pytest.approx(low, abs=TOLERANCE), r["metric"]
-        assert r["ci_high"] == pytest.approx(high, abs=TOLERANCE), r["metric"]
+        assert r["value"] == pytest.approx(value, abs=TOLERANCE, nan_ok=True), r["metric"]
+        assert r["ci_low"] == pytest.approx(low, abs=TOLERANCE, nan_ok=True), r["metric"]
+        assert r["ci_high"] == pytest.approx(high, abs=TOLERANCE, nan_ok=True), r["metric"]
         if r["metric"] == "acc":
             assert (r["value"], r["ci_low"], r["ci_high"]) == (value, low, high)
 
@@ -86,7 +86,7 @@ def test_every_metric_under_arbitrary_weights_equals_the_reference():
 
 def test_no_samples_give_nan_rows():
     rows = classification_metrics(predictions(np.zeros((0, 3)), np.zeros(0, int), 1.2), (0, "t"))
-    assert len(rows) == 13 and all(np.isnan([r["value"], r["ci_low"], r["ci_high"]]).all() for r in rows)
+    assert len(rows) == 2 * len(METRICS) - 1 and all(np.isnan([r["value"], r["ci_low"], r["ci_high"]]).all() for r in rows)
 
 
 def test_paired_replicates_equal_the_dense_reference():
@@ -163,6 +163,8 @@ def test_the_intervals_the_dense_implementation_printed():
     logits[np.arange(n), labels] += rng.normal(2, 2, n)
     logits[::7], labels[::7] = logits[0], labels[0]
     for r in classification_metrics(predictions(logits, labels, 1.7), (11, "golden")):
+        if r["metric"] not in DENSE_CLASSIFICATION:  # added later than the golden numbers: the reference test has them
+            continue
         assert (r["value"], r["ci_low"], r["ci_high"]) == pytest.approx(DENSE_CLASSIFICATION[r["metric"]],
                                                                         abs=TOLERANCE), r["metric"]
     score = np.round(rng.normal(size=300), 1) + np.r_[np.zeros(200), np.ones(100)]

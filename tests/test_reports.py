@@ -101,7 +101,7 @@ def test_two_run_report_has_both_rows_and_exact_values(runs, two_run_report):
         assert (got.value, got.ci_low, got.ci_high) == (want.value, want.ci_low, want.ci_high)
     payload = json.loads((two_run_report / "report.json").read_text())
     assert [r["label"] for r in payload["runs"]] == list(runs)
-    assert {s["key"] for s in payload["sections"]} == {"calibration", "attacks", "corruptions", "ood"}
+    assert {s["key"] for s in payload["sections"]} == {"calibration", "attacks", "corruptions", "ood", "uncertainty"}
     assert "fpr_at_95tpr_id" in payload["glossary"]
 
 

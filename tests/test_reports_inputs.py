@@ -61,7 +61,8 @@ def _summary_columns(md: str) -> list[str]:
 def _check_report(out: Path, dirs: list[Path], suites: set[str]) -> None:
     """Every format is written and holds exactly the sections of the suites the runs hold."""
     payload = json.loads((out / "report.json").read_text())
-    assert {s["key"] for s in payload["sections"]} == {"calibration"} | {SECTION[s] for s in suites}
+    with_logits = {"uncertainty"} if suites - {"ood"} else set()  # selective / conformal: suites that keep logits
+    assert {s["key"] for s in payload["sections"]} == {"calibration"} | {SECTION[s] for s in suites} | with_logits
     assert len(payload["runs"]) == len(dirs)
     columns = _summary_columns((out / "report.md").read_text())
     assert ("clean acc" in columns) == ("clean" in suites)

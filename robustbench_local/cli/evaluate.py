@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..data.stream import available_cpus, set_workers
+from ..parsing import parse_fraction
 from ..suites import all_options
 from .app import RblCommand, cli
 
@@ -49,6 +50,8 @@ class WithSuiteOptions(RblCommand):
               help="Allow pickled checkpoints that can run code (only for files you trust).")
 @click.option("--calibration-data", help="Data spec whose val split fits the temperature ('auto': the --data "
               "spec's val split; 'none': skip).")
+@click.option("--conformal-alpha", help="Miscoverage levels of the conformal prediction sets fitted beside the "
+              "temperature, comma-separated [default: 0.1,0.05, i.e. 90% and 95% sets].")
 @click.option("--executor", type=click.Choice(["inprocess", "pool", "ray"]), default="inprocess", show_default=True,
               help="Where shards run: this process, a local process pool, or a Ray cluster.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -61,7 +64,7 @@ class WithSuiteOptions(RblCommand):
 @data_workers_option
 @click.pass_context
 def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_size, config, arch, trust_checkpoint,
-             calibration_data, executor, workers, ray_address, threads, shard_size, data_workers,
+             calibration_data, conformal_alpha, executor, workers, ray_address, threads, shard_size, data_workers,
              **suite_options) -> None:
     """Evaluate MODEL on --data with the chosen suites; writes metrics.csv, metrics.json and manifest.json.
 
@@ -79,6 +82,8 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
       rbl evaluate builtin:digits-cnn --data builtin:digits --workers 2 --threads 1 --shard-size 64 --out runs/demo
       rbl evaluate builtin:digits-cnn --data builtin:digits --executor ray --ray-address auto --out runs/demo
     """
+    alphas = None if conformal_alpha is None else [parse_fraction(a, "--conformal-alpha")
+                                                   for a in conformal_alpha.split(",")]
     import torch
 
     from ..api import run_spec
@@ -91,7 +96,8 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
     given = {k: v for k, v in suite_options.items() if v is not None}
     fields = {"model": model, "data": data, "suites": suite_list, "seed": seed, "limit": limit,
               "batch_size": batch_size, "arch": arch, "trust_checkpoint": trust_checkpoint,
-              "calibration_data": calibration_data, "data_workers": data_workers, "options": given}
+              "calibration_data": calibration_data, "data_workers": data_workers, "options": given,
+              "conformal_alpha": alphas}
     if config:
         spec = EvalSpec.from_yaml(config, **fields)
     else:

@@ -18,8 +18,12 @@ from .bootstrap import (
     resample_indices,
     resample_weights,
 )
-from .calibration import METRICS, TEMPERATURE_INVARIANT, Predictions, Weighted, metric_values, reliability_table
+from .calibration import METRICS as CALIBRATION_METRICS
+from .calibration import TEMPERATURE_INVARIANT, Predictions, Weighted, metric_values, reliability_table
+from .selective import METRICS as SELECTIVE_METRICS
 from .temperature import bound_notice, fit_temperature, nll_at, temperature_at_bound
+
+METRICS = {**CALIBRATION_METRICS, **SELECTIVE_METRICS}  # every metric of softmax predictions, by name
 
 
 def predictions(logits: np.ndarray, labels: np.ndarray, temperature: float | None) -> dict[str, Predictions]:
@@ -36,8 +40,8 @@ def statistic_of(variants: Mapping[str, Predictions], names: Iterable[str]) -> S
               for suffix in variants}
 
     def statistic(w: np.ndarray) -> dict[str, np.ndarray]:
-        return {name + suffix: values for suffix, p in variants.items()
-                for name, values in metric_values(p, w, wanted[suffix]).items()}
+        weighted = {suffix: Weighted(p, w) for suffix, p in variants.items()}
+        return {name + suffix: METRICS[name](x) for suffix, x in weighted.items() for name in wanted[suffix]}
 
     return statistic
 

@@ -39,19 +39,27 @@ def index(specs: Iterable[MetricSpec]) -> dict[str, MetricSpec]:
 
 
 def declared() -> dict[str, MetricSpec]:
-    """Every declared metric by name: the core ones and those of every registered suite."""
+    """Every declared metric by name: the core ones (conformal at the default levels) and those of every registered
+    suite."""
     from ..suites import all_suites  # the suites import this package
     from .calibration import SPECS as CORE
+    from .conformal import metric_specs as conformal_specs
+    from .selective import METRIC_SPECS as SELECTIVE
     from .temperature import SPECS as CALIBRATION
 
-    return index([*CORE, *CALIBRATION, *(spec for suite in all_suites() for spec in suite.metric_specs)])
+    return index([*CORE, *SELECTIVE, *conformal_specs(), *CALIBRATION,
+                  *(spec for suite in all_suites() for spec in suite.metric_specs)])
 
 
 def metric_spec(name: str) -> MetricSpec:
     """The declaration of metric `name`; SpecError (one line, naming close or known names) if there is none."""
+    from .conformal import spec_of  # conformal metrics are declared at whatever levels a run chose
+
     specs = declared()
     if name in specs:
         return specs[name]
+    if spec_of(name) is not None:
+        return spec_of(name)
     close = difflib.get_close_matches(name, specs, n=5, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(specs))}"
     raise SpecError(f"unknown metric {name!r}; {hint} (see the metric definitions in a report)")

@@ -18,6 +18,7 @@ from ..data.stream import set_workers
 from ..device import cpu_setup
 from ..errors import DataError, ModelError, RunError, SpecError
 from ..metrics import bound_notice, fit_temperature, nll_at, temperature_at_bound
+from ..metrics.conformal import ConformalFit
 from ..models import Classifier, load_model
 from ..progress import Progress
 from ..records import Records
@@ -29,10 +30,11 @@ from .lock import run_lock
 from .shards import Payload, ShardJob, group_shard_size, shard_ranges
 from .spec import EvalSpec
 from .store import CALIBRATION, MANIFEST, RunStore, read_meta, recorded_digest
+from .task_metrics import task_metrics
 
 METRIC_COLUMNS = ["model", "dataset", "suite", "condition", "metric", "value", "ci_low", "ci_high", "n", "params"]
 CALIBRATION_ROWS = "calibration"  # the `suite` of the run's own rows (the fitted temperature), which no suite owns
-METRICS_CACHE_VERSION = 5  # bump when suites' per-task metric rows change, so cached ones are recomputed once
+METRICS_CACHE_VERSION = 6  # bump when suites' per-task metric rows change, so cached ones are recomputed once
 VERSIONED = ("torch", "torchvision", "torchattacks", "imagecorruptions", "numpy", "robustbench-local")
 
 
@@ -126,16 +128,18 @@ def calibration_set(spec: EvalSpec, model: Classifier, data: DataSource, calibra
     return calibration
 
 
-def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: str,
-                        calibration: DataSource | None, batch_size: int, progress: Progress) -> float | None:
-    """The temperature fitted on `calibration`, kept in calibration.json (refit if damaged or of another set)."""
+def fit_run_calibration(store: RunStore, model: Classifier, model_fingerprint: str, calibration: DataSource | None,
+                        alphas: list[float], batch_size: int, progress: Progress) -> float | None:
+    """Fit the temperature and the conformal thresholds (at levels `alphas`) on `calibration`, kept in
+    calibration.json (refit if damaged, of another set or of other levels); returns the temperature."""
     path = store.root / CALIBRATION
     if calibration is None:
         store.remove(path)  # one left by a failed start with a calibration set
         return None
     cached = store.read_json(CALIBRATION) if store.intact(path) else None
-    if cached and (cached.get("model_fingerprint"), cached.get("data_fingerprint")) == \
-            (model_fingerprint, calibration.fingerprint):
+    if cached and (cached.get("model_fingerprint"), cached.get("data_fingerprint"),
+                   (cached.get("conformal") or {}).get("alphas")) == \
+            (model_fingerprint, calibration.fingerprint, list(alphas)):
         return cached["temperature"]
     logits = model.predict_stream(calibration.batches(batch_size))
     t = fit_temperature(logits, calibration.labels)
@@ -146,7 +150,8 @@ def fit_run_temperature(store: RunStore, model: Classifier, model_fingerprint: s
         "temperature": t, "n": len(calibration), "data": calibration.name, "data_fingerprint": calibration.fingerprint,
         "model_fingerprint": model_fingerprint,
         "nll_before": nll_at(logits, calibration.labels, 1.0), "nll_after": nll_at(logits, calibration.labels, t),
-        "at_bound": bound, "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]"})
+        "at_bound": bound, "method": "bounded scalar minimisation of NLL over log T in [0.01, 100]",
+        "conformal": ConformalFit.fit(logits, calibration.labels, calibration.ids, alphas).to_dict()})
     return t
 
 
@@ -280,8 +285,8 @@ def _run(inputs: RunInputs, store: RunStore, progress: Progress, executor: Execu
     check_images_unchanged(store, data, finished, progress)
     store.write_manifest(manifest)
     store.write_samples(data.sample_digests())
-    temperature = fit_run_temperature(store, model, inputs.model_fingerprint, inputs.calibration, spec.batch_size,
-                                      progress)
+    temperature = fit_run_calibration(store, model, inputs.model_fingerprint, inputs.calibration,
+                                      spec.conformal_alpha, spec.batch_size, progress)
 
     def merge_if_complete(key: str) -> None:
         if all((key, job.name) in done for job in jobs[key]):
@@ -313,6 +318,7 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
     manifest = store.read_json(MANIFEST) or {}
     calibration = store.read_json(CALIBRATION)
     temperature = calibration["temperature"] if calibration else None
+    conformal = (calibration or {}).get("conformal")
     rows: list[dict] = []
     by_suite: dict[str, list[dict]] = {}
     keys = store.task_keys()
@@ -322,10 +328,13 @@ def aggregate(store: RunStore, progress: Progress = Progress()) -> pd.DataFrame:
             meta = store.load_meta(key)
             source = (temperature, METRICS_CACHE_VERSION, recorded_digest(store.task_path(key)))
             cached = store.read_json(cache_path) if store.intact(cache_path) else None
-            if cached is None or (cached.get("temperature"), cached.get("version"), cached.get("task")) != source:
+            if cached is None or (cached.get("temperature"), cached.get("version"), cached.get("task"),
+                                  cached.get("conformal")) != (*source, conformal):
                 seed_parts = (manifest.get("seed", 0), key)  # only then read the records
-                computed = get_suite(meta["suite"]).metrics(store.load_task(key)[1], temperature, seed_parts)
+                records = store.load_task(key)[1]
+                computed = task_metrics(meta["suite"], records, temperature, conformal, seed_parts)
                 cached = {"temperature": temperature, "version": METRICS_CACHE_VERSION, "task": source[2],
+                          "conformal": conformal,
                           "rows": [{k: v for k, v in r.items() if k != "replicates"} for r in computed]}
                 store.write_json(cache_path, cached)
             base = {"model": meta["model"], "dataset": meta["dataset"], "suite": meta["suite"],

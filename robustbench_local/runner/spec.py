@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..metrics.conformal import ALPHAS
 from ..typedfields import check_fields
 from ..yamlfile import read_yaml
 
@@ -29,9 +30,15 @@ class EvalSpec:
     trust_checkpoint: bool = False
     calibration_data: str | None = "auto"
     data_workers: int | None = None  # decode threads (None: the CPUs available); never changes a number
+    conformal_alpha: list[float] = field(default_factory=lambda: list(ALPHAS),  # conformal sets' miscoverage levels
+                                         metadata={"minimum": 1, "example": "[0.1, 0.05]"})
 
     def __post_init__(self) -> None:
         check_fields(self)
+        bad = [a for a in self.conformal_alpha if not 0 < a < 1]
+        if bad or len(set(self.conformal_alpha)) != len(self.conformal_alpha):
+            raise SpecError(f"conformal_alpha must be distinct levels in (0, 1) such as 0.1,0.05 (90% and 95% sets), "
+                            f"got {self.conformal_alpha}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
