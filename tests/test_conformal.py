@@ -10,12 +10,13 @@ from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from robustbench_local.metrics.conformal import (
-    METRIC_SPECS,
     ConformalFit,
     aps_noise,
     conformal_metrics,
     conformal_quantile,
     label_scores,
+    metric_specs,
+    spec_of,
 )
 
 
@@ -147,9 +148,12 @@ def test_fit_round_trips_and_specs_cover_every_row():
     ids = np.arange(100).astype(str)
     fit = ConformalFit.fit(logits, labels, ids, (0.1, 0.05))
     assert ConformalFit.from_dict(fit.to_dict()) == fit
-    names = {s.name for s in METRIC_SPECS}
+    names = {s.name for s in metric_specs()}
     assert {r["metric"] for r in conformal_metrics(logits, labels, ids, fit, (0,), n_boot=5)} <= names
     assert "conformal_coverage_90" in names and "conformal_set_size_95_aps" in names
+    assert spec_of("conformal_coverage_gap_97.5_aps").name == "conformal_coverage_gap_97.5_aps"
+    assert spec_of("conformal_coverage_90") == {s.name: s for s in metric_specs()}["conformal_coverage_90"]
+    assert spec_of("conformal_nonsense_90") is None and spec_of("acc") is None
 
 
 def test_an_empty_stratum_is_nan_without_a_warning():

@@ -68,7 +68,7 @@ def test_suite_without_sections_gets_a_headline_table(toy_run, registered, tmp_p
     assert rows[1:] == [["builtin:digits-cnn", c, _cell_text(toy_run, c, "acc")] for c in ("noise:1.0", "noise:3.0")]
     assert '<section id="toy"><h2>' in html and _cell_text(toy_run, "noise:3.0", "acc").split()[0] in html
     keys = [s["key"] for s in json.loads((tmp_path / "report.json").read_text())["sections"]]
-    assert keys == ["calibration", "toy"]
+    assert keys == ["calibration", "toy", "uncertainty"]
 
 
 def test_unregistered_suite_in_a_run_still_shows_its_rows(toy_run, tmp_path):
@@ -110,6 +110,6 @@ def test_report_of_a_run_with_only_a_new_suite(registered, tmp_path):
                        scales="2").root
     write_report([run], tmp_path / "report")
     payload = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert [s["key"] for s in payload["sections"]] == ["calibration", "toy"]
+    assert [s["key"] for s in payload["sections"]] == ["calibration", "toy", "uncertainty"]
     assert payload["summary"]["columns"] == ["model", "flags"]
     assert '<section id="toy">' in (tmp_path / "report" / "report.html").read_text()
