@@ -24,3 +24,11 @@ def parse_fraction(text: str, what: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise SpecError(f"{what} must be a finite number >= 0, got {text!r}")
     return value
+
+
+def check_levels(alphas: list[float], what: str) -> list[float]:
+    """Miscoverage levels of conformal sets: distinct numbers in (0, 1); `what` names where they came from."""
+    if any(not 0 < a < 1 for a in alphas) or len(set(alphas)) != len(alphas):
+        raise SpecError(f"{what} must be distinct levels in (0, 1) such as 0.1,0.05 (90% and 95% sets), got "
+                        f"{', '.join(f'{a:g}' for a in alphas)}")
+    return alphas

@@ -86,6 +86,7 @@ def imported_by(*args: str) -> set[str]:
     ["demo", "--help"], ["report", "--help"], ["leaderboard", "add", "--help"],
     ["list", "models"], ["list", "datasets"], ["list", "suites"], ["list", "attacks"], ["list", "corruptions"],
     ["list", "detectors"], ["evaluate", "--bogus"], ["evalute"], ["evaluate", "--limit", "zero"],
+    ["ci", "--help"], ["evaluate", "m", "--data", "d", "--out", "o", "--conformal-alpha", "0.1,2"],
 ], ids=" ".join)
 def test_help_listings_and_flag_errors_import_no_heavy_library(args):
     assert imported_by(*args) == set()

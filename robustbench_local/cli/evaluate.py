@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..data.stream import available_cpus, set_workers
-from ..parsing import parse_fraction
+from ..parsing import check_levels, parse_fraction
 from ..suites import all_options
 from .app import RblCommand, cli
 
@@ -82,8 +82,8 @@ def evaluate(ctx: click.Context, model, data, suites, out, limit, seed, batch_si
       rbl evaluate builtin:digits-cnn --data builtin:digits --workers 2 --threads 1 --shard-size 64 --out runs/demo
       rbl evaluate builtin:digits-cnn --data builtin:digits --executor ray --ray-address auto --out runs/demo
     """
-    alphas = None if conformal_alpha is None else [parse_fraction(a, "--conformal-alpha")
-                                                   for a in conformal_alpha.split(",")]
+    alphas = None if conformal_alpha is None else check_levels(
+        [parse_fraction(a, "--conformal-alpha") for a in conformal_alpha.split(",")], "--conformal-alpha")
     import torch
 
     from ..api import run_spec

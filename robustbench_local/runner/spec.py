@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..metrics.conformal import ALPHAS
+from ..parsing import check_levels
 from ..typedfields import check_fields
 from ..yamlfile import read_yaml
 
@@ -35,10 +36,7 @@ class EvalSpec:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        bad = [a for a in self.conformal_alpha if not 0 < a < 1]
-        if bad or len(set(self.conformal_alpha)) != len(self.conformal_alpha):
-            raise SpecError(f"conformal_alpha must be distinct levels in (0, 1) such as 0.1,0.05 (90% and 95% sets), "
-                            f"got {self.conformal_alpha}")
+        check_levels(self.conformal_alpha, "conformal_alpha")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
