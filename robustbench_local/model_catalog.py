@@ -8,10 +8,12 @@ from pathlib import Path
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 NORM = ("norm", "mean", "std")
+COMPRESSION = ("prune", "quantize")  # applied by load_model to the loaded network (models/compress.py)
+COMPRESSION_METHODS = ("int8-dynamic", "int8-static", "prune")  # of `rbl compress`
 OPTIONS = {  # scheme -> the ?options its loader reads; python: checks them against its factory's keywords
-    "builtin": (*NORM, "weights", "input_size", "num_classes"),
-    "torchvision": (*NORM, "weights", "input_size", "num_classes", "features"),
-    "timm": (*NORM, "weights", "input_size", "num_classes"),
+    "builtin": (*NORM, "weights", "input_size", "num_classes", *COMPRESSION),
+    "torchvision": (*NORM, "weights", "input_size", "num_classes", "features", *COMPRESSION),
+    "timm": (*NORM, "weights", "input_size", "num_classes", *COMPRESSION),
     "torchscript": (*NORM, "input_size", "num_classes"),
     "export": (*NORM, "num_classes"),
     "python": None,

@@ -32,3 +32,15 @@ def check_levels(alphas: list[float], what: str) -> list[float]:
         raise SpecError(f"{what} must be distinct levels in (0, 1) such as 0.1,0.05 (90% and 95% sets), got "
                         f"{', '.join(f'{a:g}' for a in alphas)}")
     return alphas
+
+
+def check_amount(text: str | float | None, what: str) -> float:
+    """A pruning fraction strictly between 0 and 1 ('0.5'); `what` names it in the error."""
+    try:
+        amount = float(text)
+    except (TypeError, ValueError):
+        amount = math.nan
+    if not 0 < amount < 1:
+        raise SpecError(f"{what} takes the fraction of weights to prune, strictly between 0 and 1 (e.g. 0.5), "
+                        f"got {text!r}")
+    return amount

@@ -1,7 +1,10 @@
 """Model specs -> Classifier: one entry point, `load_model`, over a registry of spec schemes."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import torch
 
 from ..device import pick_device
 from ..errors import SpecError
@@ -10,6 +13,7 @@ from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
 from .checkpoint import apply_state_dict, read_state_dict
 from .classifier import Classifier, check_logits, frozen_mode, to_tensor, to_uint8
+from .compress import CARD, compress_from_options, read_card, torchscript_spec
 from .exported import load_export
 from .loaders import load_builtin, load_python, load_timm, load_torchscript, load_torchvision
 
@@ -35,10 +39,35 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
     """
     with seeded_torch(seed):
         model = _construct(spec, arch, trust_checkpoint)
-    return model.to(pick_device(device)).eval()
+    return model.to(_model_device(model, device)).eval()
+
+
+def _model_device(model: Classifier, requested: str | None) -> torch.device:
+    """The chosen device; the CPU for int8 models unless another one is asked for, which is refused."""
+    if not model.cpu_only:
+        return pick_device(requested)
+    target = pick_device(requested) if requested or os.environ.get("RBL_DEVICE") else torch.device("cpu")
+    if target.type != "cpu":
+        raise SpecError(f"{model.name} is int8-quantised and runs on the CPU only; use --device cpu (or unset "
+                        "RBL_DEVICE)")
+    return target
+
+
+def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
+    """A directory written by `rbl compress`: pruned weights into the source architecture, or the int8 program."""
+    card = read_card(directory)
+    if card["method"] == "prune":
+        model = _construct(str(directory / card["file"]), card["arch"], trust_checkpoint)
+    else:
+        model = load_torchscript(torchscript_spec(directory, card), trust_checkpoint)
+        model.cpu_only = True
+    model.name = f"{directory} ({card['method']} of {card['source']})"
+    return model
 
 
 def _construct(spec: str, arch: str | None, trust_checkpoint: bool) -> Classifier:
+    if spec.split(":", 1)[0] not in LOADERS and (Path(spec) / CARD).is_file():
+        return _load_compressed(Path(spec), trust_checkpoint)
     if spec.split(":", 1)[0] not in LOADERS and Path(spec).is_dir():
         raise SpecError(f"model {spec} is a directory; pass a weights file inside it with --arch (e.g. "
                         f"{Path(spec) / 'best.safetensors'} --arch ARCH) or a model spec (see `rbl list models`)")
@@ -56,7 +85,7 @@ def _construct(spec: str, arch: str | None, trust_checkpoint: bool) -> Classifie
     else:
         parsed = parse_spec(spec, "model", OPTIONS)
         model = LOADERS[parsed.scheme](parsed, trust_checkpoint)
-    return model
+    return compress_from_options(model, parsed.options)
 
 
 __all__ = [

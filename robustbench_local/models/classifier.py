@@ -36,6 +36,7 @@ class Classifier(nn.Module):
         self.input_size = input_size
         self.feature_fn = feature_fn
         self.name = name
+        self.cpu_only = False  # int8 networks: quantised kernels exist for the CPU only
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.eval()

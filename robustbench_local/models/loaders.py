@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, SpecError
-from ..model_catalog import BUILTIN_MODELS
+from ..model_catalog import BUILTIN_MODELS, COMPRESSION
 from ..parsing import parse_int
 from ..registry import load_target
 from ..specs import Spec, check_options
@@ -28,7 +28,7 @@ NORMALISATIONS = {
     "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
 }
 NORM_CHOICES = f"?norm={'|'.join(NORMALISATIONS)} or ?mean=a,b,c&std=a,b,c"
-COMMON_OPTIONS = {"weights", "norm", "mean", "std", "input_size", "num_classes", "features"}
+COMMON_OPTIONS = {"weights", "norm", "mean", "std", "input_size", "num_classes", "features", *COMPRESSION}
 Normalisation = tuple[tuple[float, ...], tuple[float, ...]]
 
 
@@ -201,7 +201,8 @@ def load_python(spec: Spec, trust: bool) -> Classifier:
         raise ModelError(f"python:{spec.target} raised {error_reason(exc)} when called with {kwargs}; "
                          "fix the factory or the spec's ?key=value options") from exc
     if isinstance(net, Classifier):
-        ignored = sorted(k for k, v in spec.options.items() if k in COMMON_OPTIONS and (k, v) != ("weights", "none"))
+        ignored = sorted(k for k, v in spec.options.items()
+                         if k in COMMON_OPTIONS and k not in COMPRESSION and (k, v) != ("weights", "none"))
         if ignored:  # (--arch adds ?weights=none: the file's weights then go into the Classifier's network)
             raise SpecError(f"python:{spec.target} returns a Classifier, which sets its own weights, normalisation, "
                             f"size and classes; drop {', '.join(f'?{k}=' for k in ignored)}")

@@ -1,0 +1,87 @@
+"""`rbl compress`: int8 quantisation or magnitude pruning of a model into a directory `rbl evaluate` loads."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import SpecError
+from ..model_catalog import COMPRESSION, COMPRESSION_METHODS, OPTIONS
+from ..parsing import check_amount
+from ..specs import Spec, parse_spec
+from .app import cli
+
+
+@cli.command("compress")
+@click.argument("model")
+@click.option("--method", type=click.Choice(COMPRESSION_METHODS), required=True,
+              help="int8-dynamic: Linear layers int8 (torch.ao); int8-static: conv and linear int8 with activation "
+                   "ranges calibrated on --data's val split (torch.ao FX, x86); prune: global magnitude pruning.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@click.option("--amount", help="prune: the fraction of conv/linear weights set to zero, in (0, 1).")
+@click.option("--data", help="Data spec: its val split calibrates int8-static; its test split gives the accuracy "
+              "before and after in the card.")
+@click.option("--calibration-size", type=click.IntRange(min=1), default=512, show_default=True,
+              help="int8-static: the number of val images that calibrate the activation ranges.")
+@click.option("--arch", help="Architecture spec when MODEL is a bare weights file.")
+@click.option("--trust-checkpoint", is_flag=True, help="Allow pickled checkpoints (only files you trust).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights the spec does not load.")
+def compress_cmd(model, method, out, amount, data, calibration_size, arch, trust_checkpoint, seed) -> None:
+    """Write a compressed copy of MODEL to OUT (the network and card.json); evaluate it with `rbl evaluate OUT`.
+
+    The card records the method and its settings, the source model and its fingerprint, the size on disk, the
+    parameter count and the sparsity of the conv/linear weights. int8 models run on the CPU.
+
+    \b
+    Examples:
+      rbl compress builtin:digits-cnn --method int8-static --data builtin:digits --out runs/int8
+      rbl compress builtin:digits-cnn --method prune --amount 0.5 --out runs/pruned50
+      rbl evaluate runs/int8 --data builtin:digits --suite clean --out runs/int8-clean
+    """
+    if method == "prune":
+        amount_value = check_amount(amount, "--amount")
+    elif amount is not None:
+        raise SpecError(f"--amount applies to --method prune only; drop it for {method}")
+    if method == "int8-static" and data is None:
+        raise SpecError("--method int8-static calibrates on a val split; pass --data (e.g. --data builtin:digits)")
+    if (Path(model) / "card.json").is_file():
+        raise SpecError(f"{model} is already compressed; compress its source model instead")
+
+    from ..data import load_data
+    from ..models import load_model
+    from ..models.compress import calibration_batches, compress, save_compressed, weight_stats
+    from ..training import accuracy
+
+    source = load_model(model, arch, trust_checkpoint, device="cpu", seed=seed)
+    calibration = None
+    if method == "int8-static":
+        calibration = calibration_batches(source, load_data(data, "val"), calibration_size)
+    compressed = compress(source, method, amount_value if method == "prune" else None, calibration)
+    float_net = source.net if method.startswith("int8") else compressed.net
+    card = {"method": method, "settings": _settings(method, amount, data, calibration_size),
+            "source": model, "source_fingerprint": source.fingerprint, "arch": arch or _source_arch(model),
+            **weight_stats(float_net)}
+    if data is not None:
+        test = load_data(data, "test")
+        card["test_accuracy"] = {"source": accuracy(source, test), "compressed": accuracy(compressed, test)}
+    card = save_compressed(compressed, Path(out), card)
+    accuracy_line = (f"; test accuracy {card['test_accuracy']['source']:.4f} -> "
+                     f"{card['test_accuracy']['compressed']:.4f}" if "test_accuracy" in card else "")
+    click.echo(f"{method}: {card['size_bytes']} bytes, {card['parameters']} parameters, sparsity "
+               f"{card['sparsity']:.4f}{accuracy_line}; evaluate with `rbl evaluate {out} --data ...`")
+
+
+def _settings(method: str, amount: str | None, data: str | None, calibration_size: int) -> dict:
+    if method == "prune":
+        return {"amount": float(amount), "scope": "global", "criterion": "L1 magnitude", "layers": "conv, linear"}
+    if method == "int8-dynamic":
+        return {"layers": "linear", "weights": "qint8 per tensor", "backend": "x86", "library": "torch.ao"}
+    return {"layers": "conv, linear", "qconfig": "x86 default", "calibration": f"{data} val, {calibration_size} images",
+            "library": "torch.ao.quantization.quantize_fx"}
+
+
+def _source_arch(model: str) -> str:
+    """The source spec without its weights and compression options: where a pruned state dict goes."""
+    parsed = parse_spec(model, "model", OPTIONS)
+    keep = {k: v for k, v in parsed.options.items() if k not in ("weights", *COMPRESSION)}
+    return str(Spec(parsed.scheme, parsed.target, keep))

@@ -1,0 +1,192 @@
+"""Compressed models: int8 quantisation on the CPU (torch.ao) and global magnitude pruning (torch.nn.utils.prune).
+
+int8 models keep the Classifier's [0, 1] input contract (normalisation stays in float in front of the quantised
+network) and run on the CPU only. Static int8 uses FX graph mode (`torch.ao.quantization.quantize_fx`) with the x86
+qconfig: this torch no longer ships the PT2E flow (it moved to torchao), and FX gives the same per-channel int8
+weights and calibrated per-tensor activations on the x86 backend.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ModelError, SpecError
+from ..model_catalog import COMPRESSION_METHODS as METHODS
+from ..parsing import check_amount
+from ..specs import Spec
+from .checkpoint import error_reason, existing_file
+from .classifier import Classifier, to_tensor
+
+PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+CARD = "card.json"
+CARD_KEYS = {"method", "file", "source", "arch"}  # what loading a compressed directory reads
+CALIBRATION_BATCH = 64
+
+
+def prunable_weights(net: nn.Module) -> list[nn.Module]:
+    """The convolution and linear layers whose weights pruning zeroes (biases and norms are kept)."""
+    return [m for m in net.modules() if isinstance(m, PRUNABLE)]
+
+
+def prune_global(net: nn.Module, amount: float) -> None:
+    """Zero the `amount` fraction of smallest-magnitude weights over all conv/linear layers together, permanently."""
+    from torch.nn.utils import prune
+
+    layers = prunable_weights(net)
+    if not layers:
+        raise ModelError("the model has no convolution or linear layers to prune")
+    prune.global_unstructured([(m, "weight") for m in layers], pruning_method=prune.L1Unstructured, amount=amount)
+    for layer in layers:
+        prune.remove(layer, "weight")
+
+
+def weight_stats(net: nn.Module) -> dict[str, int | float]:
+    """Parameter count, and the zero weights and sparsity of the conv/linear weights, of a float network."""
+    weights = [m.weight for m in prunable_weights(net)]
+    total = sum(w.numel() for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    return {"parameters": sum(p.numel() for p in net.parameters()), "prunable_weights": total,
+            "zero_weights": zeros, "sparsity": zeros / total if total else 0.0}
+
+
+@contextmanager
+def _x86_quantisation() -> Iterator[None]:
+    """The x86 quantised engine, without torch.ao's deprecation and observer notices (errors stay on one line)."""
+    saved = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "x86"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        torch.backends.quantized.engine = saved
+
+
+def quantize_dynamic_int8(net: nn.Module) -> nn.Module:
+    """Linear layers with int8 weights and activations quantised on the fly per batch."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with _x86_quantisation():
+        return quantize_dynamic(net, {nn.Linear}, dtype=torch.qint8)
+
+
+def quantize_static_int8(net: nn.Module, calibration: Iterable[torch.Tensor]) -> nn.Module:
+    """Post-training static int8 (FX graph mode, x86 qconfig), activation ranges observed on `calibration` batches
+    of normalised input."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    batches = iter(calibration)
+    first = next(batches, None)
+    if first is None:
+        raise ModelError("static int8 needs calibration images; the val split is empty")
+    with _x86_quantisation(), torch.no_grad():
+        try:
+            prepared = prepare_fx(net, get_default_qconfig_mapping("x86"), (first,))
+        except Exception as exc:  # noqa: BLE001  (symbolic tracing fails on data-dependent control flow in many ways)
+            raise ModelError(f"cannot trace the model for static int8 ({error_reason(exc)}); "
+                             "use --method int8-dynamic") from None
+        for x in (first, *batches):
+            prepared(x)
+        return convert_fx(prepared)
+
+
+def compress(model: Classifier, method: str, amount: float | None = None,
+             calibration: Iterable[torch.Tensor] | None = None) -> Classifier:
+    """A compressed copy of `model` on the CPU (`model` is left as it is); `calibration`: [0, 1] pixel batches."""
+    source = copy.deepcopy(model).cpu().eval()
+    net, features = source.net, source.feature_fn
+    if method == "prune":
+        prune_global(net, check_amount(amount, "--amount"))
+    elif method == "int8-dynamic":
+        net = quantize_dynamic_int8(net)
+    elif method == "int8-static":
+        with torch.no_grad():
+            normalised = (source._normalise(x) for x in (calibration or ()))
+            net, features = quantize_static_int8(net, normalised), None  # the graph keeps no named layers
+    else:
+        raise SpecError(f"unknown compression method {method!r}; use one of {', '.join(METHODS)}")
+    compressed = Classifier(net, source.num_classes, tuple(source.mean.flatten().tolist()),
+                            tuple(source.std.flatten().tolist()), source.input_size, features, source.name)
+    compressed.cpu_only = method.startswith("int8")
+    return compressed
+
+
+def compress_from_options(model: Classifier, options: dict[str, str]) -> Classifier:
+    """Apply a spec's ?prune=AMOUNT, then ?quantize=int8 (dynamic), to a freshly loaded model."""
+    if "prune" in options:
+        model = compress(model, "prune", check_amount(options["prune"], "?prune="))
+    if "quantize" in options:
+        if options["quantize"] != "int8":
+            raise SpecError(f"?quantize= takes int8 (dynamic int8 of the Linear layers), got {options['quantize']!r}; "
+                            "for static int8 with calibration use `rbl compress --method int8-static`")
+        model = compress(model, "int8-dynamic")
+    return model
+
+
+def calibration_batches(model: Classifier, data: object, limit: int) -> Iterator[torch.Tensor]:
+    """[0, 1] pixel batches of the first `limit` images of a DataSource (the val split), on the CPU."""
+    seen = 0
+    for images in data.batches(CALIBRATION_BATCH):
+        images = images[: limit - seen]
+        seen += len(images)
+        yield to_tensor(images)
+        if seen >= limit:
+            return
+
+
+def save_compressed(model: Classifier, out: Path, card: dict) -> dict:
+    """Write the compressed network and `card` (plus file, size and how to load it) to `out`; return the card.
+
+    Pruned networks are float: their weights go to safetensors, loaded into the source architecture. int8 networks
+    are traced to TorchScript (their packed int8 weights have no safetensors form), loaded like `torchscript:`.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    if card["method"] == "prune":
+        from safetensors.torch import save_file
+
+        path = out / "model.safetensors"
+        save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(path))
+    else:
+        path = out / "model.ts"
+        side = model.input_size or (32, 32)
+        example = model._normalise(torch.zeros(2, 3, *side))
+        with _x86_quantisation(), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # quantisation scales are constants
+            torch.jit.save(torch.jit.trace(model.net, example), str(path))
+    card = {**card, "file": path.name, "size_bytes": path.stat().st_size, "num_classes": model.num_classes,
+            "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist(),
+            "input_size": model.input_size[0] if model.input_size else None}
+    (out / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def read_card(directory: Path) -> dict:
+    """The card of a directory written by `rbl compress`."""
+    path = existing_file(directory / CARD, "compression card", "pass the directory `rbl compress` wrote")
+    try:
+        card = json.loads(path.read_text())
+    except ValueError:
+        card = None
+    if not isinstance(card, dict) or not CARD_KEYS <= card.keys() or card["method"] not in METHODS:
+        raise ModelError(f"{path} is not a card written by `rbl compress` (it needs {', '.join(sorted(CARD_KEYS))} "
+                         f"and a method among {', '.join(METHODS)}); compress the model again")
+    return card
+
+
+def torchscript_spec(directory: Path, card: dict) -> Spec:
+    """The `torchscript:` spec that loads an int8 card's network with its normalisation, classes and size."""
+    options = {"mean": ",".join(map(str, card["mean"])), "std": ",".join(map(str, card["std"])),
+               "num_classes": str(card["num_classes"])}
+    if card.get("input_size"):
+        options["input_size"] = str(card["input_size"])
+    return Spec("torchscript", str(directory / card["file"]), options)

@@ -1,0 +1,154 @@
+"""Compression: int8 keeps the built-in model's accuracy, pruning zeroes exactly the asked fraction, compressed
+directories load again (safely) in `rbl evaluate`, and bad input is one line with exit code 2."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from foundation_helpers import assert_one_line_error, run_rbl
+from torch import nn
+
+from robustbench_local import load_data, load_model
+from robustbench_local.errors import CheckpointRefused, SpecError
+from robustbench_local.models.compress import calibration_batches, compress, prunable_weights, save_compressed
+
+
+def accuracy(model, data) -> float:
+    return float((model.predict(data.images).argmax(1) == data.labels).mean())
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("builtin:digits", "test"), load_data("builtin:digits", "val")
+
+
+@pytest.mark.parametrize("method", ["int8-dynamic", "int8-static"])
+def test_int8_keeps_the_builtin_models_accuracy_within_one_point(digits, method):
+    test, val = digits
+    model = load_model("builtin:digits-cnn", device="cpu")
+    quantised = compress(model, method, calibration=calibration_batches(model, val, 256))
+    assert quantised.cpu_only
+    assert any(p.is_quantized for p in _quantised_tensors(quantised.net))  # int8 weights, not a float copy
+    assert abs(accuracy(quantised, test) - accuracy(model, test)) <= 0.01
+
+
+def _quantised_tensors(net: nn.Module):
+    for value in net.state_dict().values():
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, torch.Tensor):
+                yield item
+
+
+@pytest.mark.parametrize("amount", [0.5, 0.8])
+def test_pruning_zeroes_exactly_the_asked_fraction_of_conv_and_linear_weights(amount):
+    model = load_model("torchvision:resnet18?num_classes=10&input_size=32", device="cpu")
+    before = {name: p.clone() for name, p in model.net.named_parameters()}
+    pruned = compress(model, "prune", amount)
+    weights = [m.weight for m in prunable_weights(pruned.net)]
+    total = sum(w.numel() for w in weights)
+    assert sum(int((w == 0).sum()) for w in weights) == round(amount * total)  # random init has no zeros of its own
+    kept = {name: p for name, p in pruned.net.named_parameters() if not name.endswith("weight") or "bn" in name}
+    assert all(torch.equal(p, before[name]) for name, p in kept.items())  # biases and norms untouched
+    assert all(torch.equal(p, before[name]) for name, p in model.net.named_parameters())  # the source is kept
+    assert not any(hasattr(m, "weight_orig") for m in pruned.net.modules())  # made permanent
+
+
+def test_resnet18_goes_through_static_int8_and_pruning_and_loads_back_the_same(tmp_path):
+    spec = "torchvision:resnet18?num_classes=10&input_size=32"
+    model = load_model(spec, device="cpu")
+    x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for method, amount in (("int8-static", None), ("prune", 0.5)):
+        compressed = compress(model, method, amount, calibration=[x])
+        card = save_compressed(compressed, tmp_path / method, {"method": method, "source": spec, "arch": spec})
+        loaded = load_model(str(tmp_path / method), device="cpu")
+        assert loaded.fingerprint == load_model(str(tmp_path / method)).fingerprint != model.fingerprint
+        with torch.no_grad():
+            assert torch.equal(loaded(x), compressed(x))
+        assert card["size_bytes"] == (tmp_path / method / card["file"]).stat().st_size
+    assert card["file"] == "model.safetensors"
+
+
+def test_inline_spec_options_prune_then_quantise():
+    model = load_model("builtin:digits-cnn?prune=0.5&quantize=int8", device="cpu")
+    assert model.cpu_only
+    plain = load_model("builtin:digits-cnn?prune=0.5", device="cpu")
+    conv = [m.weight for m in prunable_weights(plain.net) if isinstance(m, nn.Conv2d)]
+    assert sum(int((w == 0).sum()) for w in conv) > 0
+    assert model.fingerprint != load_model("builtin:digits-cnn?quantize=int8", device="cpu").fingerprint
+
+
+def test_int8_model_refuses_an_accelerator_asked_for():
+    with pytest.raises(SpecError, match="CPU only"):
+        load_model("builtin:digits-cnn?quantize=int8", device="cuda")
+
+
+def test_compress_then_evaluate_from_the_command_line(tmp_path):
+    out = tmp_path / "pruned"
+    outcome = run_rbl("compress", "builtin:digits-cnn", "--method", "prune", "--amount", "0.8",
+                      "--data", "builtin:digits", "--out", str(out))
+    assert outcome.exit_code == 0, outcome.stderr
+    card = json.loads((out / "card.json").read_text())
+    assert card["sparsity"] == pytest.approx(0.8, abs=1 / card["prunable_weights"])
+    assert card["source_fingerprint"] == load_model("builtin:digits-cnn", device="cpu").fingerprint
+    assert card["parameters"] == sum(p.numel() for p in load_model("builtin:digits-cnn").net.parameters())
+    run = tmp_path / "run"
+    outcome = run_rbl("evaluate", str(out), "--data", "builtin:digits", "--suite", "clean", "--out", str(run))
+    assert outcome.exit_code == 0, outcome.stderr
+    rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
+    acc = next(float(r[5]) for r in rows if r[2:5] == ["clean", "clean", "acc"])
+    assert acc == pytest.approx(card["test_accuracy"]["compressed"])
+
+
+def test_int8_static_directory_evaluates_from_the_command_line(tmp_path):
+    out = tmp_path / "int8"
+    assert run_rbl("compress", "builtin:digits-cnn", "--method", "int8-static", "--data", "builtin:digits",
+                   "--calibration-size", "64", "--out", str(out)).exit_code == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["file"] == "model.ts" and card["settings"]["library"] == "torch.ao.quantization.quantize_fx"
+    outcome = run_rbl("evaluate", str(out), "--data", "builtin:digits", "--limit", "40", "--out", str(tmp_path / "r"))
+    assert outcome.exit_code == 0, outcome.stderr
+
+
+def test_a_card_pointing_at_a_pickle_is_refused_without_trust(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (eval, ("1",))
+
+    torch.save({"weight": Payload()}, tmp_path / "model.pt")
+    (tmp_path / "card.json").write_text(json.dumps({"method": "prune", "file": "model.pt", "source": "x",
+                                                    "arch": "builtin:digits-cnn"}))
+    with pytest.raises(CheckpointRefused, match="--trust-checkpoint"):
+        load_model(str(tmp_path))
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--method", "zip"], ["Invalid value for '--method'", "int8-dynamic"]),
+    (["--method", "prune"], ["--amount", "strictly between 0 and 1"]),
+    (["--method", "prune", "--amount", "0"], ["--amount", "got '0'"]),
+    (["--method", "prune", "--amount", "1"], ["--amount", "got '1'"]),
+    (["--method", "prune", "--amount", "1.5"], ["--amount", "got '1.5'"]),
+    (["--method", "prune", "--amount", "half"], ["--amount", "got 'half'"]),
+    (["--method", "int8-dynamic", "--amount", "0.5"], ["--amount applies to --method prune only"]),
+    (["--method", "int8-static"], ["calibrates on a val split", "--data"]),
+], ids=" ".join)
+def test_bad_compress_input_is_one_line_with_exit_code_2(tmp_path, args, needles):
+    assert_one_line_error(run_rbl("compress", "builtin:digits-cnn", *args, "--out", str(tmp_path / "o")), *needles)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("spec, needles", [
+    ("builtin:digits-cnn?prune=2", ["?prune=", "strictly between 0 and 1", "got '2'"]),
+    ("builtin:digits-cnn?quantize=int4", ["?quantize= takes int8", "int8-static"]),
+    ("builtin:digits-cnn?prun=0.5", ["?prune="]),
+])
+def test_bad_inline_compression_options_are_one_line(tmp_path, spec, needles):
+    assert_one_line_error(run_rbl("evaluate", spec, "--data", "builtin:digits", "--limit", "4",
+                                  "--out", str(tmp_path / "o")), *needles)
+
+
+def test_fingerprint_covers_int8_weights():
+    a = load_model("builtin:digits-cnn?quantize=int8", device="cpu")
+    b = load_model("builtin:digits-cnn-at?quantize=int8", device="cpu")
+    assert np.all([isinstance(a.fingerprint, str), a.fingerprint != b.fingerprint])
