@@ -2,9 +2,9 @@
 directories load again (safely) in `rbl evaluate`, and bad input is one line with exit code 2."""
 from __future__ import annotations
 
+import copy
 import json
 
-import numpy as np
 import pytest
 import torch
 from foundation_helpers import assert_one_line_error, run_rbl
@@ -12,7 +12,14 @@ from torch import nn
 
 from robustbench_local import load_data, load_model
 from robustbench_local.errors import CheckpointRefused, SpecError
-from robustbench_local.models.compress import calibration_batches, compress, prunable_weights, save_compressed
+from robustbench_local.fingerprint import hash_module
+from robustbench_local.models.compress import (
+    calibration_batches,
+    compress,
+    prunable_weights,
+    quantize_dynamic_int8,
+    save_compressed,
+)
 
 
 def accuracy(model, data) -> float:
@@ -148,7 +155,13 @@ def test_bad_inline_compression_options_are_one_line(tmp_path, spec, needles):
                                   "--out", str(tmp_path / "o")), *needles)
 
 
-def test_fingerprint_covers_int8_weights():
-    a = load_model("builtin:digits-cnn?quantize=int8", device="cpu")
-    b = load_model("builtin:digits-cnn-at?quantize=int8", device="cpu")
-    assert np.all([isinstance(a.fingerprint, str), a.fingerprint != b.fingerprint])
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "torchscript"])
+def test_fingerprint_covers_int8_weights(traced):
+    """Packed int8 weights: tuples of quantised tensors in an eager state dict, hidden from a TorchScript one."""
+    nets = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        net = quantize_dynamic_int8(nn.Sequential(nn.Linear(4, 3)))
+        nets.append(torch.jit.trace(net, torch.rand(2, 4)) if traced else net)
+    assert hash_module(nets[0]) != hash_module(nets[1])
+    assert hash_module(nets[0]) == hash_module(copy.deepcopy(nets[0]) if not traced else nets[0])
