@@ -86,6 +86,19 @@ def test_inline_spec_options_prune_then_quantise():
     assert model.fingerprint != load_model("builtin:digits-cnn?quantize=int8", device="cpu").fingerprint
 
 
+@pytest.mark.parametrize("method", ["int8-dynamic", "int8-static"])
+def test_int8_logits_do_not_depend_on_the_batch(tmp_path, method):
+    """Dynamic int8 takes one activation range per batch: a dim image among bright ones got other logits."""
+    model = load_model("builtin:digits-cnn", device="cpu")
+    x = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    x[0] *= 0.1
+    quantised = compress(model, method, calibration=[x])
+    save_compressed(quantised, tmp_path, {"method": method, "source": "s", "arch": "builtin:digits-cnn"})
+    for net in (quantised, load_model(str(tmp_path))):
+        with torch.no_grad():
+            assert torch.equal(net(x), torch.cat([net(image) for image in x.split(1)]))
+
+
 def test_int8_model_refuses_an_accelerator_asked_for():
     with pytest.raises(SpecError, match="CPU only"):
         load_model("builtin:digits-cnn?quantize=int8", device="cuda")

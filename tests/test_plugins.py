@@ -87,6 +87,7 @@ def imported_by(*args: str) -> set[str]:
     ["list", "models"], ["list", "datasets"], ["list", "suites"], ["list", "attacks"], ["list", "corruptions"],
     ["list", "detectors"], ["evaluate", "--bogus"], ["evalute"], ["evaluate", "--limit", "zero"],
     ["ci", "--help"], ["evaluate", "m", "--data", "d", "--out", "o", "--conformal-alpha", "0.1,2"],
+    ["compress", "--help"], ["compress", "m", "--method", "prune", "--amount", "2", "--out", "o"],
 ], ids=" ".join)
 def test_help_listings_and_flag_errors_import_no_heavy_library(args):
     assert imported_by(*args) == set()

@@ -13,7 +13,7 @@ from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
 from .checkpoint import apply_state_dict, read_state_dict
 from .classifier import Classifier, check_logits, frozen_mode, to_tensor, to_uint8
-from .compress import CARD, compress_from_options, read_card, torchscript_spec
+from .compress import CARD, PerImage, compress_from_options, read_card, torchscript_spec
 from .exported import load_export
 from .loaders import load_builtin, load_python, load_timm, load_torchscript, load_torchvision
 
@@ -60,6 +60,8 @@ def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
         model = _construct(str(directory / card["file"]), card["arch"], trust_checkpoint)
     else:
         model = load_torchscript(torchscript_spec(directory, card), trust_checkpoint)
+        if card["method"] == "int8-dynamic":
+            model.net = PerImage(model.net)
         model.cpu_only = True
     model.name = f"{directory} ({card['method']} of {card['source']})"
     return model

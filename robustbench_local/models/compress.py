@@ -71,6 +71,18 @@ def _x86_quantisation() -> Iterator[None]:
         torch.backends.quantized.engine = saved
 
 
+class PerImage(nn.Module):
+    """Runs `net` one image at a time. Dynamic int8 quantises a layer's input with one range over the whole batch,
+    so an image's logits would depend on the other images in its batch (and on the batch size)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.net(image) for image in x.split(1)])
+
+
 def quantize_dynamic_int8(net: nn.Module) -> nn.Module:
     """Linear layers with int8 weights and activations quantised on the fly per batch."""
     from torch.ao.quantization import quantize_dynamic
@@ -88,7 +100,7 @@ def quantize_static_int8(net: nn.Module, calibration: Iterable[torch.Tensor]) ->
     batches = iter(calibration)
     first = next(batches, None)
     if first is None:
-        raise ModelError("static int8 needs calibration images; the val split is empty")
+        raise ModelError("static int8 needs calibration images (none given, or the val split is empty); pass --data")
     with _x86_quantisation(), torch.no_grad():
         try:
             prepared = prepare_fx(net, get_default_qconfig_mapping("x86"), (first,))
@@ -108,7 +120,7 @@ def compress(model: Classifier, method: str, amount: float | None = None,
     if method == "prune":
         prune_global(net, check_amount(amount, "--amount"))
     elif method == "int8-dynamic":
-        net = quantize_dynamic_int8(net)
+        net, features = PerImage(quantize_dynamic_int8(net)), None
     elif method == "int8-static":
         with torch.no_grad():
             normalised = (source._normalise(x) for x in (calibration or ()))
@@ -162,7 +174,8 @@ def save_compressed(model: Classifier, out: Path, card: dict) -> dict:
         example = model._normalise(torch.zeros(2, 3, *side))
         with _x86_quantisation(), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # quantisation scales are constants
-            torch.jit.save(torch.jit.trace(model.net, example), str(path))
+            inner = model.net.net if isinstance(model.net, PerImage) else model.net  # a trace would fix the loop
+            torch.jit.save(torch.jit.trace(inner, example), str(path))
     card = {**card, "file": path.name, "size_bytes": path.stat().st_size, "num_classes": model.num_classes,
             "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist(),
             "input_size": model.input_size[0] if model.input_size else None}
