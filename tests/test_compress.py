@@ -36,7 +36,7 @@ def test_int8_keeps_the_builtin_models_accuracy_within_one_point(digits, method)
     test, val = digits
     model = load_model("builtin:digits-cnn", device="cpu")
     quantised = compress(model, method, calibration=calibration_batches(model, val, 256))
-    assert quantised.cpu_only
+    assert quantised.int8
     assert any(p.is_quantized for p in _quantised_tensors(quantised.net))  # int8 weights, not a float copy
     assert abs(accuracy(quantised, test) - accuracy(model, test)) <= 0.01
 
@@ -79,7 +79,7 @@ def test_resnet18_goes_through_static_int8_and_pruning_and_loads_back_the_same(t
 
 def test_inline_spec_options_prune_then_quantise():
     model = load_model("builtin:digits-cnn?prune=0.5&quantize=int8", device="cpu")
-    assert model.cpu_only
+    assert model.int8
     plain = load_model("builtin:digits-cnn?prune=0.5", device="cpu")
     conv = [m.weight for m in prunable_weights(plain.net) if isinstance(m, nn.Conv2d)]
     assert sum(int((w == 0).sum()) for w in conv) > 0
@@ -129,6 +129,16 @@ def test_int8_static_directory_evaluates_from_the_command_line(tmp_path):
     assert card["file"] == "model.ts" and card["settings"]["library"] == "torch.ao.quantization.quantize_fx"
     outcome = run_rbl("evaluate", str(out), "--data", "builtin:digits", "--limit", "40", "--out", str(tmp_path / "r"))
     assert outcome.exit_code == 0, outcome.stderr
+
+
+@pytest.mark.parametrize("suite", ["attacks", "ood"])
+def test_gradient_suites_on_an_int8_model_are_one_line_errors(tmp_path, suite):
+    """They ended in a RuntimeError traceback from autograd (no gradient reaches the input)."""
+    out = tmp_path / "int8"
+    assert run_rbl("compress", "builtin:digits-cnn", "--method", "int8-dynamic", "--out", str(out)).exit_code == 0
+    outcome = run_rbl("evaluate", str(out), "--data", "builtin:digits", "--suite", suite, "--limit", "8",
+                      "--out", str(tmp_path / "run"))
+    assert_one_line_error(outcome, "passes no gradient back to its input", "--suite clean,corruptions")
 
 
 def test_a_card_pointing_at_a_pickle_is_refused_without_trust(tmp_path):

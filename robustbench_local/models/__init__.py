@@ -44,12 +44,12 @@ def load_model(spec: str, arch: str | None = None, trust_checkpoint: bool = Fals
 
 def _model_device(model: Classifier, requested: str | None) -> torch.device:
     """The chosen device; the CPU for int8 models unless another one is asked for, which is refused."""
-    if not model.cpu_only:
+    if not model.int8:
         return pick_device(requested)
     target = pick_device(requested) if requested or os.environ.get("RBL_DEVICE") else torch.device("cpu")
     if target.type != "cpu":
-        raise SpecError(f"{model.name} is int8-quantised and runs on the CPU only; use --device cpu (or unset "
-                        "RBL_DEVICE)")
+        raise SpecError(f"{model.name} is int8-quantised and runs on the CPU only; set RBL_DEVICE=cpu or "
+                        "leave it unset (device='cpu' in the Python API)")
     return target
 
 
@@ -62,7 +62,7 @@ def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
         model = load_torchscript(torchscript_spec(directory, card), trust_checkpoint)
         if card["method"] == "int8-dynamic":
             model.net = PerImage(model.net)
-        model.cpu_only = True
+        model.int8 = True
     model.name = f"{directory} ({card['method']} of {card['source']})"
     return model
 

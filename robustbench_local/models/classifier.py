@@ -36,7 +36,7 @@ class Classifier(nn.Module):
         self.input_size = input_size
         self.feature_fn = feature_fn
         self.name = name
-        self.cpu_only = False  # int8 networks: quantised kernels exist for the CPU only
+        self.int8 = False  # int8 networks: quantised kernels exist for the CPU only, and pass no input gradient
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.eval()
@@ -72,6 +72,11 @@ class Classifier(nn.Module):
                    "3-channel images of this size (?input_size=N resizes them on the way in); --debug shows where")
             raise ModelError(f"{self.name} raised {error_reason(exc)} on a batch of shape {tuple(x.shape)}; "
                              f"{hint}") from exc
+        no_gradient = self.int8 or (isinstance(out, torch.Tensor) and not out.requires_grad)
+        if x.requires_grad and torch.is_grad_enabled() and no_gradient:
+            raise ModelError(f"{self.name} passes no gradient back to its input (int8-quantised, or its forward "
+                             "leaves autograd), so gradient attacks and input preprocessing cannot run on it; "
+                             "evaluate it with --suite clean,corruptions, and its float original with the others")
         expected = f"({len(x)}, {self.num_classes or 'K'})"
         if not isinstance(out, torch.Tensor) or not out.is_floating_point():
             raise ModelError(f"{self.name} returned {describe(out)} for a batch of {len(x)}; its forward must return "

@@ -129,7 +129,7 @@ def compress(model: Classifier, method: str, amount: float | None = None,
         raise SpecError(f"unknown compression method {method!r}; use one of {', '.join(METHODS)}")
     compressed = Classifier(net, source.num_classes, tuple(source.mean.flatten().tolist()),
                             tuple(source.std.flatten().tolist()), source.input_size, features, source.name)
-    compressed.cpu_only = method.startswith("int8")
+    compressed.int8 = method.startswith("int8")
     return compressed
 
 
