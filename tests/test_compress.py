@@ -35,7 +35,7 @@ def digits():
 def test_int8_keeps_the_builtin_models_accuracy_within_one_point(digits, method):
     test, val = digits
     model = load_model("builtin:digits-cnn", device="cpu")
-    quantised = compress(model, method, calibration=calibration_batches(model, val, 256))
+    quantised = compress(model, method, calibration=calibration_batches(val, 256))
     assert quantised.int8
     assert any(p.is_quantized for p in _quantised_tensors(quantised.net))  # int8 weights, not a float copy
     assert abs(accuracy(quantised, test) - accuracy(model, test)) <= 0.01

@@ -55,7 +55,7 @@ def compress_cmd(model, method, out, amount, data, calibration_size, arch, trust
     source = load_model(model, arch, trust_checkpoint, device="cpu", seed=seed)
     calibration = None
     if method == "int8-static":
-        calibration = calibration_batches(source, load_data(data, "val"), calibration_size)
+        calibration = calibration_batches(load_data(data, "val"), calibration_size)
     compressed = compress(source, method, amount_value if method == "prune" else None, calibration)
     float_net = source.net if method.startswith("int8") else compressed.net
     card = {"method": method, "settings": _settings(method, amount, data, calibration_size),

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -23,6 +24,9 @@ from ..parsing import check_amount
 from ..specs import Spec
 from .checkpoint import error_reason, existing_file
 from .classifier import Classifier, to_tensor
+
+if TYPE_CHECKING:
+    from ..data import DataSource
 
 PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 CARD = "card.json"
@@ -145,7 +149,7 @@ def compress_from_options(model: Classifier, options: dict[str, str]) -> Classif
     return model
 
 
-def calibration_batches(model: Classifier, data: object, limit: int) -> Iterator[torch.Tensor]:
+def calibration_batches(data: DataSource, limit: int) -> Iterator[torch.Tensor]:
     """[0, 1] pixel batches of the first `limit` images of a DataSource (the val split), on the CPU."""
     seen = 0
     for images in data.batches(CALIBRATION_BATCH):
