@@ -121,6 +121,24 @@ def test_compress_then_evaluate_from_the_command_line(tmp_path):
     assert acc == pytest.approx(card["test_accuracy"]["compressed"])
 
 
+def test_fine_tuning_after_pruning_keeps_the_pruned_weights_at_zero(tmp_path):
+    out = tmp_path / "ft"
+    outcome = run_rbl("compress", "builtin:digits-cnn", "--method", "prune", "--amount", "0.8", "--data",
+                      "builtin:digits", "--finetune-epochs", "1", "--out", str(out))
+    assert outcome.exit_code == 0, outcome.stderr
+    card = json.loads((out / "card.json").read_text())
+    assert card["zero_weights"] == round(0.8 * card["prunable_weights"])
+    assert card["settings"]["finetune"]["epochs"] == 1 and (out / "finetune" / "log.csv").is_file()
+    tuned, plain = load_model(str(out)), compress(load_model("builtin:digits-cnn"), "prune", 0.8)
+    for a, b in zip(prunable_weights(tuned.net), prunable_weights(plain.net), strict=True):
+        assert torch.equal(a.weight == 0, b.weight == 0)  # the same weights pruned, and still zero
+    assert not all(torch.equal(a.weight, b.weight) for a, b in zip(prunable_weights(tuned.net),
+                                                                    prunable_weights(plain.net), strict=True))
+    again = run_rbl("compress", "builtin:digits-cnn", "--method", "prune", "--amount", "0.5", "--data",
+                    "builtin:digits", "--finetune-epochs", "1", "--out", str(out))
+    assert_one_line_error(again, "holds an earlier fine-tuning", "another --out")
+
+
 def test_int8_static_directory_evaluates_from_the_command_line(tmp_path):
     out = tmp_path / "int8"
     assert run_rbl("compress", "builtin:digits-cnn", "--method", "int8-static", "--data", "builtin:digits",
@@ -162,6 +180,8 @@ def test_a_card_pointing_at_a_pickle_is_refused_without_trust(tmp_path):
     (["--method", "prune", "--amount", "half"], ["--amount", "got 'half'"]),
     (["--method", "int8-dynamic", "--amount", "0.5"], ["--amount applies to --method prune only"]),
     (["--method", "int8-static"], ["calibrates on a val split", "--data"]),
+    (["--method", "prune", "--amount", "0.5", "--finetune-epochs", "1"], ["--finetune-epochs", "--data"]),
+    (["--method", "int8-dynamic", "--data", "builtin:digits", "--finetune-epochs", "1"], ["--method prune"]),
 ], ids=" ".join)
 def test_bad_compress_input_is_one_line_with_exit_code_2(tmp_path, args, needles):
     assert_one_line_error(run_rbl("compress", "builtin:digits-cnn", *args, "--out", str(tmp_path / "o")), *needles)

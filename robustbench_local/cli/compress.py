@@ -23,10 +23,16 @@ from .app import cli
               "before and after in the card.")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="int8-static: the number of val images that calibrate the activation ranges.")
+@click.option("--finetune-epochs", type=click.IntRange(min=1), help="prune: fine-tune this many epochs on --data's "
+              "train split (pruned weights held at zero), keeping the epoch with the best val accuracy.")
+@click.option("--finetune-lr", type=float, default=0.01, show_default=True, help="Peak learning rate of the "
+              "fine-tuning (one-cycle schedule, SGD with Nesterov momentum).")
 @click.option("--arch", help="Architecture spec when MODEL is a bare weights file.")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow pickled checkpoints (only files you trust).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds weights the spec does not load.")
-def compress_cmd(model, method, out, amount, data, calibration_size, arch, trust_checkpoint, seed) -> None:
+@click.pass_context
+def compress_cmd(ctx: click.Context, model, method, out, amount, data, calibration_size, finetune_epochs, finetune_lr,
+                 arch, trust_checkpoint, seed) -> None:
     """Write a compressed copy of MODEL to OUT (the network and card.json); evaluate it with `rbl evaluate OUT`.
 
     The card records the method and its settings, the source model and its fingerprint, the size on disk, the
@@ -44,6 +50,12 @@ def compress_cmd(model, method, out, amount, data, calibration_size, arch, trust
         raise SpecError(f"--amount applies to --method prune only; drop it for {method}")
     if method == "int8-static" and data is None:
         raise SpecError("--method int8-static calibrates on a val split; pass --data (e.g. --data builtin:digits)")
+    if finetune_epochs and (method != "prune" or data is None):
+        raise SpecError("--finetune-epochs fine-tunes a pruned model on --data's train split; use it with "
+                        "--method prune and --data")
+    if finetune_epochs and (Path(out) / "finetune").exists():
+        raise SpecError(f"{Path(out) / 'finetune'} holds an earlier fine-tuning, which would be resumed on another "
+                        "pruned model; use another --out or remove it")
     if (Path(model) / "card.json").is_file():
         raise SpecError(f"{model} is already compressed; compress its source model instead")
 
@@ -57,8 +69,14 @@ def compress_cmd(model, method, out, amount, data, calibration_size, arch, trust
     if method == "int8-static":
         calibration = calibration_batches(load_data(data, "val"), calibration_size)
     compressed = compress(source, method, amount_value if method == "prune" else None, calibration)
+    if finetune_epochs:
+        _finetune(compressed, data, Path(out) / "finetune", finetune_epochs, finetune_lr, seed, ctx.obj["quiet"])
     float_net = source.net if method.startswith("int8") else compressed.net
-    card = {"method": method, "settings": _settings(method, amount, data, calibration_size),
+    settings = _settings(method, amount, data, calibration_size)
+    if finetune_epochs:
+        settings["finetune"] = {"epochs": finetune_epochs, "lr": finetune_lr, "data": f"{data} train",
+                                "log": "finetune/log.csv"}
+    card = {"method": method, "settings": settings,
             "source": model, "source_fingerprint": source.fingerprint, "arch": arch or _source_arch(model),
             **weight_stats(float_net)}
     if data is not None:
@@ -69,6 +87,26 @@ def compress_cmd(model, method, out, amount, data, calibration_size, arch, trust
                      f"{card['test_accuracy']['compressed']:.4f}" if "test_accuracy" in card else "")
     click.echo(f"{method}: {card['size_bytes']} bytes, {card['parameters']} parameters, sparsity "
                f"{card['sparsity']:.4f}{accuracy_line}; evaluate with `rbl evaluate {out} --data ...`")
+
+
+def _finetune(model, data: str, out: Path, epochs: int, lr: float, seed: int, quiet: bool) -> None:
+    """Fine-tune a pruned model in place on `data`'s train split, its pruned weights held at zero; keep the best
+    epoch by val accuracy (the training run, log and checkpoints stay in `out`)."""
+    from ..data import load_data
+    from ..models.compress import finetune_pruned
+    from ..progress import Progress
+    from ..train_config import TrainConfig
+    from ..training import load_weights_into, train
+
+    config = TrainConfig(epochs=epochs, lr=lr, seed=seed)
+    train_set, val_set = load_data(data, "train"), load_data(data, "val")
+
+    def run(net) -> None:
+        train(net, train_set, val_set, config, out, card={"data": data, "purpose": "fine-tuning after pruning"},
+              progress=Progress(quiet))
+        load_weights_into(net, out / "best.safetensors")
+
+    finetune_pruned(model, run)
 
 
 def _settings(method: str, amount: str | None, data: str | None, calibration_size: int) -> dict:

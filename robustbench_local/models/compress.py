@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +47,18 @@ def prune_global(net: nn.Module, amount: float) -> None:
     if not layers:
         raise ModelError("the model has no convolution or linear layers to prune")
     prune.global_unstructured([(m, "weight") for m in layers], pruning_method=prune.L1Unstructured, amount=amount)
+    for layer in layers:
+        prune.remove(layer, "weight")
+
+
+def finetune_pruned(model: Classifier, train: Callable[[Classifier], object]) -> None:
+    """Run `train(model)` with the pruned (zero) conv/linear weights held at zero by masks, then drop the masks."""
+    from torch.nn.utils import prune
+
+    layers = prunable_weights(model.net)
+    for layer in layers:
+        prune.custom_from_mask(layer, "weight", layer.weight != 0)
+    train(model)
     for layer in layers:
         prune.remove(layer, "weight")
 
