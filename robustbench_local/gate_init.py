@@ -24,6 +24,7 @@ from .gate import WORSE
 from .metrics.contract import metric_spec
 from .records import Records
 from .results import RunResult
+from .runner.execute import CALIBRATION_ROWS
 from .suites import get_suite
 
 
@@ -34,7 +35,7 @@ def allowance(width: float) -> float:
 
 
 def _headline(row: pd.Series) -> bool:
-    return row.suite != "calibration" and row.metric in get_suite(row.suite).headline
+    return row.suite != CALIBRATION_ROWS and row.metric in get_suite(row.suite).headline
 
 
 def _same_predictions(a: Records, b: Records) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 
+from ..runner.execute import CALIBRATION_ROWS
 from ..suites import get_suite
 
 
@@ -14,7 +15,7 @@ def format_value(value: float, low: float, high: float) -> str:
 
 
 def _is_headline(row: pd.Series) -> bool:
-    return row.metric in (("temperature",) if row.suite == "calibration" else get_suite(row.suite).headline)
+    return row.metric in (("temperature",) if row.suite == CALIBRATION_ROWS else get_suite(row.suite).headline)
 
 
 def print_headline(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> None:
