@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..data import load_data
-from ..progress import Progress
 from .app import cli
 from .evaluate import data_workers_option
 
@@ -53,6 +51,8 @@ def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend
     from robustbench_local.corruptions.backends import get_backend
     from robustbench_local.corruptions.names import check_corruption, check_severity
 
+    from ..progress import Progress
+
     get_backend(backend)
     note = Progress(ctx.obj["quiet"]).note
     if validate:
@@ -63,6 +63,8 @@ def corrupt(ctx: click.Context, data, corruption, severity, out, params, backend
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or pass --validate)")
     from robustbench_local.corruptions.sheet import contact_sheet, write_pngs
+
+    from ..data import load_data
 
     check_corruption(corruption)
     check_severity(severity)
@@ -87,6 +89,7 @@ def _validate(data, params, seed, limit, workers, model, names, severities, note
     from robustbench_local.corruptions.fidelity import compare, passed, report_lines
     from robustbench_local.corruptions.names import parse_corruptions, parse_severities
 
+    from ..data import load_data
     from ..models import load_model
 
     corruptions, levels = parse_corruptions(names), parse_severities(severities)

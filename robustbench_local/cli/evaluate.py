@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from ..data.stream import available_cpus, set_workers
 from ..parsing import check_levels, parse_fraction
 from ..suites import all_options
 from .app import RblCommand, cli
@@ -13,9 +12,16 @@ from .app import RblCommand, cli
 
 def data_workers_option(fn):
     """`--data-workers N`: threads decoding image files ahead of the model (applied to this process when parsed)."""
-    return click.option("--data-workers", type=click.IntRange(min=1), callback=lambda ctx, param, n: set_workers(n) or n,
-                        help="Threads decoding image files ahead of the model (default: the CPUs available, here "
-                             f"{available_cpus()}); never changes a number.")(fn)
+    return click.option("--data-workers", type=click.IntRange(min=1), callback=_apply_data_workers,
+                        help="Threads decoding image files ahead of the model (default: the CPUs available to this "
+                             "process); never changes a number.")(fn)
+
+
+def _apply_data_workers(ctx: click.Context, param: click.Parameter, n: int | None) -> int | None:
+    from ..data.stream import set_workers  # numpy: only once a command runs, not for --help
+
+    set_workers(n)
+    return n
 
 
 class WithSuiteOptions(RblCommand):
