@@ -81,11 +81,11 @@ class Comparison:
 
 
 def run_names(specs: list[str]) -> list[str]:
-    """A directory name per model: a compressed directory's own name, else the spec with other characters as '_';
-    a repeated name gets -2, -3..."""
+    """A name per model or run: a directory's own name (a compressed model's, a run's), else the spec with
+    characters other than letters, digits and .=- as '_'; a repeated name gets -2, -3..."""
     names: list[str] = []
     for spec in specs:
-        base = Path(spec).name if (Path(spec) / CARD).is_file() else spec
+        base = Path(spec).name if Path(spec).is_dir() else spec
         base = re.sub(r"[^A-Za-z0-9.=-]+", "_", base).strip("_.") or "model"
         name, k = base, 2
         while name in names:
