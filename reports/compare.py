@@ -137,7 +137,7 @@ def csv_frame(comparison: Comparison) -> pd.DataFrame:
         rows.append({"model": name, "section": FACTS_SECTION, "condition": f"batch {size}",
                      "metric": "latency_ms_per_image", "higher_is_better": None, "original": base, "value": ms,
                      "change": ms - base})
-    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+    return pd.DataFrame(rows, columns=CSV_COLUMNS).astype({"n": "Int64"})
 
 
 def to_json(comparison: Comparison) -> str:

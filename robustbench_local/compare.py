@@ -124,25 +124,33 @@ def headline_rows(run: RunResult, suites: list[str] | None = None) -> list[tuple
     return list(dict.fromkeys(rows))
 
 
-def metric_changes(original: RunResult, others: dict[str, RunResult], seed: int,
-                   suites: list[str] | None = None) -> list[MetricChange]:
+def metric_changes(original: RunResult, others: dict[str, RunResult], seed: int, suites: list[str] | None = None,
+                   progress: Progress = Progress(True)) -> list[MetricChange]:
     """The change of each headline metric of `original` in each run of `others`, paired draw by draw."""
     replicates = Replicates(seed)
     rows = headline_rows(original, suites)
-    changes = []
-    for name, run in others.items():
+    for run in others.values():
         check_comparable(original, run)
         for suite in dict.fromkeys(s for s, _, _ in rows):
             replicates.check_paired(original, run, suite)
-        for suite, condition, metric in rows:
-            b_value, b_draws = replicates.row(original, suite, condition, metric)
-            c_value, c_draws = replicates.row(run, suite, condition, metric)
-            low, high = np.nanpercentile(c_draws - b_draws, [2.5, 97.5])
-            n = run.metrics.query("suite == @suite and condition == @condition and metric == @metric").n
-            changes.append(MetricChange(name, suite, condition, metric, metric_spec(metric).higher_is_better,
-                                        float(b_value), float(c_value), float(c_value - b_value), float(low),
-                                        float(high), int(n.iloc[0])))
+    changes = []
+    with progress.bar(len(others) * len(rows), "pairing", "metric") as bar:
+        for name, run in others.items():
+            for row in rows:
+                changes.append(_change(replicates, original, name, run, *row))
+                bar.update()
     return changes
+
+
+def _change(replicates: Replicates, original: RunResult, name: str, run: RunResult, suite: str, condition: str,
+            metric: str) -> MetricChange:
+    """One row's change, paired draw by draw."""
+    b_value, b_draws = replicates.row(original, suite, condition, metric)
+    c_value, c_draws = replicates.row(run, suite, condition, metric)
+    low, high = np.nanpercentile(c_draws - b_draws, [2.5, 97.5])
+    n = run.metrics.query("suite == @suite and condition == @condition and metric == @metric").n
+    return MetricChange(name, suite, condition, metric, metric_spec(metric).higher_is_better, float(b_value),
+                        float(c_value), float(c_value - b_value), float(low), float(high), int(n.iloc[0]))
 
 
 def compare_models(specs: list[str], template: EvalSpec, out: Path, progress: Progress,
@@ -167,8 +175,7 @@ def compare_models(specs: list[str], template: EvalSpec, out: Path, progress: Pr
     with progress.bar(len(setup.batch_sizes) * (setup.warmup + setup.repetitions), "latency", "rep") as bar:
         latency = measure_latency(models, to_tensor(images), setup, bar.update)
     original, *others = names
-    progress.note("pairing the bootstrap replicates of every headline metric")
-    changes = metric_changes(runs[original], {n: runs[n] for n in others}, template.seed, template.suites)
+    changes = metric_changes(runs[original], {n: runs[n] for n in others}, template.seed, template.suites, progress)
     return Comparison(runs, dict(zip(names, specs, strict=True)), template.seed, changes, facts, latency, setup)
 
 
@@ -182,9 +189,8 @@ def compare_runs(roots: list[str], progress: Progress) -> Comparison:
     if len(set(seeds.values())) > 1:
         raise IncompatibleRuns(f"the runs use different seeds ({', '.join(f'{n}: {s}' for n, s in seeds.items())}); "
                                "compare runs evaluated with the same --seed")
-    progress.note("pairing the bootstrap replicates of every headline metric")
     seed = int(seeds[original] or 0)
-    changes = metric_changes(runs[original], {n: runs[n] for n in others}, seed)
+    changes = metric_changes(runs[original], {n: runs[n] for n in others}, seed, progress=progress)
     return Comparison(runs, {n: str(r.manifest.get("model")) for n, r in runs.items()}, seed, changes, [], [], None)
 
 
