@@ -164,6 +164,10 @@ def compare_models(specs: list[str], template: EvalSpec, out: Path, progress: Pr
     models = {}
     for name, spec in zip(names, specs, strict=True):
         models[name] = load_model(spec, template.arch, template.trust_checkpoint, device="cpu", seed=template.seed)
+    classes = {name: model.num_classes for name, model in models.items()}
+    if len(set(classes.values())) > 1:
+        listed = ", ".join(f"{n}: {k}" for n, k in classes.items())
+        raise IncompatibleRuns(f"the models output different class counts ({listed}); compare copies of one classifier")
     _note_sources(specs, models[names[0]].fingerprint, progress)
     facts = [model_facts(name, spec, models[name]) for name, spec in zip(names, specs, strict=True)]
     runs = {}

@@ -169,6 +169,8 @@ def other_runs(compared, tmp_path_factory):
     (["builtin:digits-cnn", "builtin:digits-cnn?prune=0.5"], ["give --data"]),
     (["builtin:digits-cnn", "no/such/model", "--data", "builtin:digits"], ["no/such/model"]),
     (["builtin:digits-cnn", "builtin:digits-cnn", "--data", "builtin:nope"], ["data set 'nope'"]),
+    (["builtin:digits-cnn", "builtin:digits-cnn?num_classes=5&weights=none", "--data", "builtin:digits"],
+     ["different class counts", "num_classes=5_weights=none: 5"]),
     (["--runs", "a", "b", "--data", "builtin:digits"], ["--runs compares finished runs", "--data"]),
     (["--runs", "a", "b", "--eps", "0.1"], ["--runs compares finished runs", "--eps"]),
     (["--runs", "not/a/run", "not/a/run"], ["not a finished run directory"]),
