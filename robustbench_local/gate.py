@@ -185,6 +185,13 @@ class Replicates:
         return {meta["condition"]: records.table["sample_id"].to_numpy()
                 for meta, records in self._tasks(run, suite).values()}
 
+    def check_paired(self, baseline: RunResult, candidate: RunResult, suite: str) -> None:
+        """Refuse runs whose tasks of `suite` hold different conditions or sample ids: their draws would not pair."""
+        b_ids, c_ids = self.ids(baseline, suite), self.ids(candidate, suite)
+        if b_ids.keys() != c_ids.keys() or any(not np.array_equal(b_ids[c], c_ids[c]) for c in b_ids):
+            raise IncompatibleRuns(f"{suite}: the runs hold different sample ids or conditions; compare runs of the "
+                                   "same data, --limit and suite options")
+
     def row(self, run: RunResult, suite: str, condition: str, metric: str) -> tuple[float, np.ndarray]:
         """(value, replicates) of one metric row; a clear error where the run lacks the per-sample records or the
         metric has no replicates (a single check or fit)."""
@@ -250,10 +257,7 @@ def _judge_change(rule: Rule, brow: pd.Series, crow: pd.Series, baseline: RunRes
     if suite not in SUITES:
         raise SpecError(f"{rule.metric} of {suite}/{condition} has no per-sample records to resample, so no change "
                         "of it can be judged; gate it with `min:` or `max:`")
-    b_ids, c_ids = replicates.ids(baseline, suite), replicates.ids(candidate, suite)
-    if b_ids.keys() != c_ids.keys() or any(not np.array_equal(b_ids[c], c_ids[c]) for c in b_ids):
-        raise IncompatibleRuns(f"{suite}: the runs hold different sample ids or conditions; compare runs of the same "
-                               "data, --limit and suite options")
+    replicates.check_paired(baseline, candidate, suite)
     b_value, b_draws = replicates.row(baseline, suite, condition, rule.metric)
     c_value, c_draws = replicates.row(candidate, suite, condition, rule.metric)
     sign = 1.0 if rule.kind == "max_drop" else -1.0
@@ -279,7 +283,7 @@ def check_comparable(baseline: RunResult, candidate: RunResult) -> None:
         if baseline.manifest.get(key) != candidate.manifest.get(key):
             raise IncompatibleRuns(f"baseline and candidate differ in {key.replace('_', ' ')} "
                                    f"({baseline.manifest.get(key)} vs {candidate.manifest.get(key)}); "
-                                   "gate only runs evaluated on the same data")
+                                   "compare only runs evaluated on the same data")
 
 
 def judge(baseline: RunResult | pd.DataFrame | None, candidate: RunResult, rules: list[Rule],
