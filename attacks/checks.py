@@ -86,6 +86,12 @@ FLAG_SPECS = tuple(MetricSpec(f"flag_{name}", False, 0.0, 1.0, f"1 if the sanity
     ("eps_not_decreasing", "robust accuracy rises with eps, or stays flat above 0 over an implausible sweep."),
 ))
 
+FLAG_HINTS = {  # what to do, added to the run's warning when the flag fires
+    "int8_gradient_only": "the model is int8 and its gradient is zero: --attack int8-robust (BPDA, transfer from "
+                          "its float original, Square) gives its robust accuracy",
+    "bpda_weaker": "the BPDA surrogate misses what transfer or Square find: trust the worst case, not BPDA alone",
+}
+
 
 def condition_flags(checks: dict, broken_by: np.ndarray, kinds: list[tuple[str, str]], robust_acc: float,
                     adv_acc: float, clean_acc: float) -> dict[str, int]:

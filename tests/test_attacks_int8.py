@@ -142,12 +142,14 @@ def _flags(run):
 
 
 def test_masking_flags_fire_on_int8_attacked_by_its_gradient_alone_not_on_the_float_model(
-        int8_models, digits_model, points, tmp_path):
+        int8_models, digits_model, points, tmp_path, capsys):
     subset = points[0].limit(16)
     attacks = f"apgd-ce?steps=5,int8-robust?{QUICK}"
     runs = {name: evaluate(model, subset, suites=["attacks"], out=tmp_path / name, calibration_data=None,
-                           attack=attacks, eps="8/255")
+                           attack=attacks, eps="8/255", quiet=name == "float")
             for name, model in (("int8", int8_models["int8-static"]), ("float", digits_model.cpu()))}
+    warning = next(line for line in capsys.readouterr().err.splitlines() if "sanity flag(s) fired" in line)
+    assert "apgd-ce?steps=5:Linf:8/255" in warning and "--attack int8-robust" in warning
     int8, flt = _flags(runs["int8"]), _flags(runs["float"])
     assert int8[("apgd-ce?steps=5", "flag_int8_gradient_only")] == 1
     assert int8[("apgd-ce?steps=5", "flag_zero_gradients")] == 1
