@@ -26,7 +26,7 @@ from ..model_catalog import COMPRESSION_METHODS as METHODS
 from ..parsing import check_amount
 from ..specs import Spec
 from .checkpoint import error_reason, existing_file
-from .classifier import Classifier, to_tensor
+from .classifier import Classifier, FeatureFn, to_tensor
 from .fakequant import dynamic_surrogate, static_surrogate
 from .proxies import GradientProxies, StandIn
 
@@ -163,7 +163,7 @@ def compress(model: Classifier, method: str, amount: float | None = None,
     return _like(source, net, None, features, proxies)
 
 
-def _like(model: Classifier, net: nn.Module, role: str | None, features=None,
+def _like(model: Classifier, net: nn.Module, role: str | None, features: FeatureFn | None = None,
           proxies: GradientProxies | None = None) -> Classifier:
     """A Classifier around `net` with `model`'s normalisation, classes and input size."""
     return Classifier(net, model.num_classes, tuple(model.mean.flatten().tolist()),
