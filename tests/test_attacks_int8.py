@@ -5,6 +5,7 @@ own (zero) gradient alone but not on the float original. Small subsets of the di
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -196,6 +197,11 @@ def test_int8_directory_carries_its_source_and_surrogate(int8_models, digits_mod
     with torch.no_grad():
         assert torch.equal(loaded.proxies.surrogate.get()(x), model.proxies.surrogate.get()(x))
     assert loaded.proxies.source.get().fingerprint == digits_model.fingerprint
+    copy = pickle.loads(pickle.dumps(loaded))  # how a worker process gets it: the program reloaded from its file
+    assert copy.proxies.source.loaded is None and copy.fingerprint == loaded.fingerprint
+    with torch.no_grad():
+        assert torch.equal(copy(x), loaded(x))
+        assert torch.equal(copy.proxies.surrogate.get()(x), loaded.proxies.surrogate.get()(x))
     card = json.loads((tmp_path / "card.json").read_text())
     (tmp_path / "card.json").write_text(json.dumps({**card, "source_fingerprint": "0" * 64}))
     stale = load_model(str(tmp_path), device="cpu")

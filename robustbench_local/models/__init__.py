@@ -14,7 +14,15 @@ from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
 from .checkpoint import apply_state_dict, read_state_dict
 from .classifier import Classifier, check_logits, frozen_mode, to_tensor, to_uint8
-from .compress import CARD, PerImage, compress_from_options, load_surrogate, read_card, torchscript_spec
+from .compress import (
+    CARD,
+    PerImage,
+    SavedProgram,
+    compress_from_options,
+    load_surrogate,
+    read_card,
+    torchscript_spec,
+)
 from .exported import load_export
 from .loaders import load_builtin, load_python, load_timm, load_torchscript, load_torchvision
 from .proxies import directory_proxies
@@ -64,8 +72,10 @@ def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
         model = _construct(str(directory / card["file"]), card["arch"], trust_checkpoint)
         model.name = name
         return model
-    loaded = load_torchscript(torchscript_spec(directory, card), trust_checkpoint)
-    net = PerImage(loaded.net) if card["method"] == "int8-dynamic" else loaded.net
+    spec = torchscript_spec(directory, card)
+    loaded = load_torchscript(spec, trust_checkpoint)
+    net = SavedProgram(loaded.net, spec.target)
+    net = PerImage(net) if card["method"] == "int8-dynamic" else net
     surrogate = partial(load_surrogate, directory, card) if card.get("surrogate") else None
     return Classifier(net, loaded.num_classes, tuple(card["mean"]), tuple(card["std"]), loaded.input_size, None,
                       name, directory_proxies(directory, card, trust_checkpoint, surrogate))

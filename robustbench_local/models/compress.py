@@ -105,6 +105,27 @@ class PerImage(nn.Module):
         return torch.cat([self.net(image) for image in x.split(1)])
 
 
+class SavedProgram(nn.Module):
+    """A TorchScript program and the file it was loaded from. TorchScript modules do not pickle: this one pickles as
+    its path, so a worker process of `--executor pool` or Ray loads the file again."""
+
+    def __init__(self, program: nn.Module, path: str) -> None:
+        super().__init__()
+        self.program, self.path = program, path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.program(x)
+
+    def __reduce__(self) -> tuple:
+        return (_reload_program, (self.path,))
+
+
+def _reload_program(path: str) -> SavedProgram:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+        return SavedProgram(torch.jit.load(path, map_location="cpu"), path)
+
+
 def quantize_dynamic_int8(net: nn.Module) -> nn.Module:
     """Linear layers with int8 weights and activations quantised on the fly per batch."""
     from torch.ao.quantization import quantize_dynamic
