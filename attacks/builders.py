@@ -1,7 +1,8 @@
 """Builders of the built-in attacks (`build(model, norm, eps, config, num_classes) -> AttackFn`), registered in
 attacks/entries.py. APGD, PGD and Square are implemented here (apgd.py, pgd.py, square.py) so that each point draws
 its random numbers from its own stream and leaves once fooled; FGSM, CW and FAB-T, which draw nothing at random,
-are torchattacks' (adapter.py)."""
+are torchattacks' (adapter.py). The transfer and BPDA attacks wrap APGD-CE around an int8 model's float proxies
+(transfer.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,6 +15,7 @@ from .apgd import apgd_attack, targeted_attack
 from .base import AttackFn
 from .pgd import PGD
 from .square import Square
+from .transfer import Transfer, bpda, proxy
 
 PGD_STEP_FACTOR = 2.5  # Madry et al. 2018: step size 2.5 * eps / steps
 
@@ -62,3 +64,12 @@ def fab_t(model: nn.Module, norm: str, eps: float, cfg: dict[str, Any], k: int) 
 
 def square(model: nn.Module, norm: str, eps: float, cfg: dict[str, Any], k: int) -> AttackFn:
     return Square(model, norm, eps, int(cfg["queries"]), float(cfg["p_init"]))
+
+
+def bpda_apgd_ce(model: nn.Module, norm: str, eps: float, cfg: dict[str, Any], k: int) -> AttackFn:
+    return apgd_ce(bpda(model), norm, eps, cfg, k)
+
+
+def transfer_apgd_ce(model: nn.Module, norm: str, eps: float, cfg: dict[str, Any], k: int) -> AttackFn:
+    source = proxy(model, "source")
+    return Transfer(model, source, apgd_ce(source, norm, eps, cfg, k))

@@ -1,9 +1,10 @@
 """The built-in attacks and composites, declared as plain data (this module imports nothing heavy).
 
-An attack entry's `meta`: `norms` it supports, `kind` ("gradient" or "black-box"), `random` (restarts only make
-sense for attacks with random starts), `minimum_norm` (its examples may land outside the ball: counted only within
-eps), `min_classes` (e.g. DLR needs >= 3 logits), and `defaults`, the protocol settings of the literature (the one
-place they are written; a spec's `?key=value` may override each). The target is a builder
+An attack entry's `meta`: `norms` it supports, `kind` ("gradient": the model's own input gradient, "bpda": a
+surrogate's gradient with the model's logits, "transfer": another model's gradient, "black-box": logits only),
+`random` (restarts only make sense for attacks with random starts), `minimum_norm` (its examples may land outside
+the ball: counted only within eps), `min_classes` (e.g. DLR needs >= 3 logits), and `defaults`, the protocol
+settings of the literature (the one place they are written; a spec's `?key=value` may override each). The target is a builder
 `build(model, norm, eps, config, num_classes) -> AttackFn` (see attacks/base.py).
 """
 from __future__ import annotations
@@ -48,6 +49,13 @@ ATTACKS = (
            ("Linf", "L2"), steps=100, restarts=1, targets=9, alpha_max=0.1, eta=1.05, beta=0.9),
     attack("square", f"{BUILDERS}:square", "Square attack, score-based black box, 5000 queries",
            "Andriushchenko et al. 2020", ("Linf", "L2"), kind="black-box", queries=5000, restarts=1, p_init=0.8),
+    attack("bpda-apgd-ce", f"{BUILDERS}:bpda_apgd_ce", "APGD-CE through the straight-through (BPDA) surrogate: the "
+           "model's own logits forward, its fake-quantised float copy's gradient backward (int8 models; plain "
+           "APGD-CE on a differentiable model)", "Athalye, Carlini & Wagner 2018", ("Linf", "L2"), kind="bpda",
+           **APGD),
+    attack("transfer-apgd-ce", f"{BUILDERS}:transfer_apgd_ce", "APGD-CE on the float original, its examples judged "
+           "by the model's own logits (int8 models; plain APGD-CE on a differentiable model)",
+           "Papernot et al. 2016; Tramèr et al. 2017", ("Linf", "L2"), kind="transfer", **APGD),
 )
 
 
@@ -67,6 +75,11 @@ COMPOSITES: dict[str, Composite] = {
     "aa-fast": Composite((("apgd-ce", {}), ("apgd-malt", {})),
                          "fast protocol: APGD-CE, then APGD-T on MALT's targets, no FAB-T or Square (Melamed, "
                          "Yehudai & Shamir 2024, 'MALT Powers Up Adversarial Attacks')"),
+    "int8-robust": Composite((("bpda-apgd-ce", {}), ("transfer-apgd-ce", {}), ("square", {})),
+                             "models without a useful input gradient (int8): BPDA through the fake-quantised "
+                             "surrogate, transfer from the float original, then Square (Athalye et al. 2018; "
+                             "Papernot et al. 2016; Andriushchenko et al. 2020); on a float model APGD-CE twice and "
+                             "Square, so an original and its int8 copy get the same protocol"),
 }
 
 
@@ -83,5 +96,6 @@ SUITE_OPTIONS = (
                 f"{SUITE_MODULE}:optional_int"),
 )
 SUITE = suite_entry("attacks", f"{SUITE_MODULE}:SUITE", "robust accuracy under attacks (fgsm, pgd, cw, apgd-*, fab-t, "
-                    "square, autoattack), per-point worst case, eps sweeps, calibration under attack, sanity flags",
+                    "square, autoattack, transfer and BPDA for int8 models), per-point worst case, eps sweeps, "
+                    "calibration under attack, sanity flags",
                     SUITE_OPTIONS, "Croce et al. 2021 (RobustBench)")

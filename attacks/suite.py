@@ -33,7 +33,7 @@ from robustbench_local.records import Records, classification_records
 from robustbench_local.runner.execute import Task
 from robustbench_local.suites import BaseSuite, Condition, TaskContext
 
-from .checks import CHECK_POINTS, FLAG_SPECS, condition_flags, model_checks, sweep_flag
+from .checks import CHECK_POINTS, FLAG_HINTS, FLAG_SPECS, condition_flags, model_checks, sweep_flag
 from .engine import PointState, run_sequence
 from .registry import AttackConfig, check_norm, parse_sequence
 from .threat import check_radius, parse_eps, parse_norm
@@ -135,8 +135,9 @@ class AttackSuite(BaseSuite):
                         "kinds": [[m.name, m.spec.meta["kind"]] for m in members]}
         fired = [k for k, v in self._flags(records).items() if v]
         if fired:
+            hints = "".join(f"; {FLAG_HINTS[k]}" for k in fired if k in FLAG_HINTS)
             ctx.progress.note(f"warning: attacks {condition.name}: sanity flag(s) fired: {', '.join(fired)} "
-                              "(see the flag_* rows of metrics.csv)")
+                              f"(see the flag_* rows of metrics.csv){hints}")
         return records
 
     def _state_at(self, condition: Condition, ctx: TaskContext) -> PointState:

@@ -23,7 +23,7 @@ from robustbench_local.suites import BaseSuite, Condition, TaskContext
 from .builtin_sets import OOD_SETS, SIZE
 from .cache import fitted, memo, representations
 from .detectors import build, parse_detectors
-from .entries import FIT_TRAIN, INPUT_GRADIENT
+from .entries import FEATURES, FIT_TRAIN, HEAD, INPUT_GRADIENT
 from .metrics import OOD_METRICS, SPECS, ood_metric_rows
 
 KINDS = ("near", "far")
@@ -52,6 +52,15 @@ def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
     if not out:
         raise SpecError("empty list; give `builtin` or data specs such as imagefolder:DIR")
     return tuple(dict.fromkeys(out))
+
+
+def int8_missing(consumes: tuple[str, ...]) -> str | None:
+    """What an int8 model cannot give a detector that consumes `consumes` (None: it can serve it)."""
+    if INPUT_GRADIENT in consumes:
+        return "input gradients (an int8 network's are zero almost everywhere)"
+    if FEATURES in consumes or HEAD in consumes:
+        return "penultimate features (the int8 network exposes none)"
+    return None
 
 
 def set_label(spec: str) -> str:
@@ -104,12 +113,17 @@ class OODSuite(BaseSuite):
             memo(ctx.model, ("digits-only-note", p["ood_data"]), lambda: ctx.progress.note(
                 f"notice: {p['ood_data']} is made of digits, a near-OOD set for builtin:digits only; skipped for "
                 f"{ctx.data.name} (pass --ood-data with near-OOD sets of your own)"))
-            return ood_records(np.zeros(0, str), np.zeros(0, bool), np.zeros(0), detector=np.zeros(0, str),
-                               ood_set=np.zeros(0, str))
+            return self._empty()
         limit = p["ood_limit"] or ctx.limit
         ood = memo(ctx.model, ("ood-set", spec, limit), lambda: load_data(spec, "test", limit))
         check_image_size(ctx.model, ctx.data, ood)
         detector = build(p["detector"], ctx.temperature)
+        missing = int8_missing(detector.info.meta["consumes"]) if ctx.model.int8 else None
+        if missing:  # int8: logit detectors run; gradient and feature ones would fail or score nonsense
+            memo(ctx.model, ("int8-note", detector.name), lambda: ctx.progress.note(
+                f"notice: detector {detector.name} needs {missing}; skipped for the int8 model {ctx.model.name} "
+                "(evaluate its float original for it; logit detectors such as msp, energy, gen run on int8)"))
+            return self._empty()
         if INPUT_GRADIENT in detector.info.meta["consumes"]:  # scored on the inputs themselves (e.g. ODIN)
             s_id, s_ood = (memo(ctx.model, ("inputs", repr(detector), d.fingerprint),
                                 lambda d=d: detector.score_inputs(ctx.model, d.batches(ctx.batch_size)))
@@ -128,6 +142,12 @@ class OODSuite(BaseSuite):
         records.info = {"detector": repr(detector), "kind": p["kind"], "ood_data": p["ood_data"],
                         "ood_name": ood.name}
         return records
+
+    @staticmethod
+    def _empty() -> Records:
+        """The records of a skipped condition (no metrics come of them)."""
+        return ood_records(np.zeros(0, str), np.zeros(0, bool), np.zeros(0), detector=np.zeros(0, str),
+                           ood_set=np.zeros(0, str))
 
     @staticmethod
     def _ood_spec(spec: str, ctx: TaskContext) -> str | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -13,9 +14,18 @@ from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
 from .checkpoint import apply_state_dict, read_state_dict
 from .classifier import Classifier, check_logits, frozen_mode, to_tensor, to_uint8
-from .compress import CARD, PerImage, compress_from_options, read_card, torchscript_spec
+from .compress import (
+    CARD,
+    PerImage,
+    SavedProgram,
+    compress_from_options,
+    load_surrogate,
+    read_card,
+    torchscript_spec,
+)
 from .exported import load_export
 from .loaders import load_builtin, load_python, load_timm, load_torchscript, load_torchvision
+from .proxies import directory_proxies
 
 LOADERS = {
     "builtin": load_builtin,
@@ -54,17 +64,21 @@ def _model_device(model: Classifier, requested: str | None) -> torch.device:
 
 
 def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
-    """A directory written by `rbl compress`: pruned weights into the source architecture, or the int8 program."""
+    """A directory written by `rbl compress`: pruned weights into the source architecture, or the int8 program with
+    its float original and fake-quantised surrogate as proxies (loaded when an attack asks for them)."""
     card = read_card(directory)
+    name = f"{directory} ({card['method']} of {card['source']})"
     if card["method"] == "prune":
         model = _construct(str(directory / card["file"]), card["arch"], trust_checkpoint)
-    else:
-        model = load_torchscript(torchscript_spec(directory, card), trust_checkpoint)
-        if card["method"] == "int8-dynamic":
-            model.net = PerImage(model.net)
-        model.int8 = True
-    model.name = f"{directory} ({card['method']} of {card['source']})"
-    return model
+        model.name = name
+        return model
+    spec = torchscript_spec(directory, card)
+    loaded = load_torchscript(spec, trust_checkpoint)
+    net = SavedProgram(loaded.net, spec.target)
+    net = PerImage(net) if card["method"] == "int8-dynamic" else net
+    surrogate = partial(load_surrogate, directory, card) if card.get("surrogate") else None
+    return Classifier(net, loaded.num_classes, tuple(card["mean"]), tuple(card["std"]), loaded.input_size, None,
+                      name, directory_proxies(directory, card, trust_checkpoint, surrogate))
 
 
 def _construct(spec: str, arch: str | None, trust_checkpoint: bool) -> Classifier:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,6 +15,9 @@ from ..errors import ModelError, RBLError
 from ..fingerprint import hash_arrays, hash_module
 from .checkpoint import error_reason
 
+if TYPE_CHECKING:
+    from .proxies import GradientProxies
+
 FeatureFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 PROBE_SIZE = (224, 224)  # the image size of the class-count probe when the model declares none
 
@@ -24,19 +28,20 @@ class Classifier(nn.Module):
     `mean`/`std` are the normalisation `net` was trained with (per channel; (0, 0, 0)/(1, 1, 1) for raw pixels):
     there is no default, because a wrong one costs accuracy without any error. `num_classes` None: read from the
     logits for one black image. `input_size` (H, W) resizes images of another size on the way in (None: any size);
-    `feature_fn(net, normalised_x)` returns penultimate features, or None when unavailable.
+    `feature_fn(net, normalised_x)` returns penultimate features, or None when unavailable. `proxies`: the float
+    models that stand in for an int8 network's gradient (its float original and its fake-quantised surrogate).
     """
 
     def __init__(self, net: nn.Module, num_classes: int | None, mean: tuple[float, ...], std: tuple[float, ...],
                  input_size: tuple[int, int] | None = None, feature_fn: FeatureFn | None = None,
-                 name: str = "model") -> None:
+                 name: str = "model", proxies: GradientProxies | None = None) -> None:
         super().__init__()
         self.net = net
         self.num_classes = num_classes
         self.input_size = input_size
         self.feature_fn = feature_fn
         self.name = name
-        self.int8 = False  # int8 networks: quantised kernels exist for the CPU only, and pass no input gradient
+        self.proxies = proxies
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.eval()
@@ -47,6 +52,12 @@ class Classifier(nn.Module):
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, num_classes={self.num_classes}, input_size={self.input_size}, "
                 f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}")
+
+    @property
+    def int8(self) -> bool:
+        """Whether the network holds int8-packed layers: quantised kernels run on the CPU only, and the network is
+        piecewise constant in its input (its input gradient is zero almost everywhere)."""
+        return holds_int8(self.net)
 
     @property
     def device(self) -> torch.device:
@@ -62,9 +73,14 @@ class Classifier(nn.Module):
         """Logits (N, K) for pixels `x` in [0, 1]; whatever else the network returns or raises is a ModelError.
 
         Every caller (predict, attacks, OOD extraction, corruption streaming) reaches the network through here.
+        An int8 network's input gradient is the true one, zero (autograd cannot pass quantised kernels): gradient
+        attacks run on it and find nothing, and the attacks suite's masking flags say so.
         """
+        wants_gradient = x.requires_grad and torch.is_grad_enabled()
+        int8 = wants_gradient and self.int8
         try:
-            out = self.net(self._normalise(x))
+            with torch.no_grad() if int8 else nullcontext():  # (dynamic int8 would record a graph it cannot pass)
+                out = self.net(self._normalise(x))
         except RBLError:
             raise
         except Exception as exc:  # user networks raise anything; --debug shows the traceback
@@ -72,11 +88,12 @@ class Classifier(nn.Module):
                    "3-channel images of this size (?input_size=N resizes them on the way in); --debug shows where")
             raise ModelError(f"{self.name} raised {error_reason(exc)} on a batch of shape {tuple(x.shape)}; "
                              f"{hint}") from exc
-        no_gradient = self.int8 or (isinstance(out, torch.Tensor) and not out.requires_grad)
-        if x.requires_grad and torch.is_grad_enabled() and no_gradient:
-            raise ModelError(f"{self.name} passes no gradient back to its input (int8-quantised, or its forward "
-                             "leaves autograd), so gradient attacks and input preprocessing cannot run on it; "
-                             "evaluate it with --suite clean,corruptions, and its float original with the others")
+        if int8 and isinstance(out, torch.Tensor):
+            out = out + 0.0 * x.flatten(1).sum(dim=1, keepdim=True)  # d(int8 logits)/dx = 0 almost everywhere
+        elif wants_gradient and isinstance(out, torch.Tensor) and not out.requires_grad:
+            raise ModelError(f"{self.name} passes no gradient back to its input (its forward leaves autograd), "
+                             "so gradient attacks and input preprocessing cannot run on it; evaluate it with "
+                             "--suite clean,corruptions, or with --attack square")
         expected = f"({len(x)}, {self.num_classes or 'K'})"
         if not isinstance(out, torch.Tensor) or not out.is_floating_point():
             raise ModelError(f"{self.name} returned {describe(out)} for a batch of {len(x)}; its forward must return "
@@ -110,6 +127,11 @@ class Classifier(nn.Module):
         logits = torch.cat(chunks).numpy() if chunks else np.zeros((0, self.num_classes), np.float32)
         check_logits(logits, self.name)
         return logits
+
+
+def holds_int8(net: nn.Module) -> bool:
+    """Whether `net` (eager, FX or TorchScript) holds int8-packed conv/linear layers."""
+    return any(isinstance(getattr(m, "_packed_params", None), torch.ScriptObject) for m in net.modules())
 
 
 def to_tensor(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
