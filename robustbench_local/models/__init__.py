@@ -16,6 +16,7 @@ from .classifier import Classifier, check_logits, frozen_mode, to_tensor, to_uin
 from .compress import CARD, PerImage, compress_from_options, read_card, torchscript_spec
 from .exported import load_export
 from .loaders import load_builtin, load_python, load_timm, load_torchscript, load_torchvision
+from .pruning import rebuild_channel_pruned
 
 LOADERS = {
     "builtin": load_builtin,
@@ -58,6 +59,11 @@ def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
     card = read_card(directory)
     if card["method"] == "prune":
         model = _construct(str(directory / card["file"]), card["arch"], trust_checkpoint)
+    elif card["method"] == "prune-channels":  # the source architecture made as small as the card says, then weights
+        model = _construct(card["arch"], None, trust_checkpoint)
+        rebuild_channel_pruned(model, card.get("channels", {}))
+        weights = str(directory / card["file"])
+        apply_state_dict(model.net, read_state_dict(weights, trust_checkpoint), weights)
     else:
         model = load_torchscript(torchscript_spec(directory, card), trust_checkpoint)
         if card["method"] == "int8-dynamic":
