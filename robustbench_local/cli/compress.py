@@ -49,7 +49,7 @@ def compress_cmd(ctx: click.Context, model, method, out, amount, data, calibrati
     Examples:
       rbl compress builtin:digits-cnn --method int8-static --data builtin:digits --out runs/int8
       rbl compress builtin:digits-cnn --method prune --amount 0.5 --out runs/pruned50
-      rbl compress builtin:digits-cnn --method prune-channels --amount 0.5 --data builtin:digits \
+      rbl compress builtin:digits-cnn --method prune-channels --amount 0.5 --data builtin:digits \\
           --finetune-epochs 2 --out runs/channels50
       rbl evaluate runs/int8 --data builtin:digits --suite clean --out runs/int8-clean
     """
