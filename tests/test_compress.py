@@ -302,6 +302,20 @@ def test_inline_channel_pruning_option_matches_the_command():
     assert load_model("builtin:digits-cnn?prune_channels=0.5&quantize=int8", device="cpu").int8
 
 
+def test_an_inline_channel_pruned_source_channel_prunes_again_and_loads_back(tmp_path):
+    """Its architecture is the channel-pruned one: the card's arch keeps ?prune_channels= (not the weight-only
+    ?prune=), the plan prunes it further; --method prune, whose card has no plan, is refused."""
+    spec = "builtin:digits-cnn?prune_channels=0.5&prune=0.3"
+    outcome = run_rbl("compress", spec, "--method", "prune-channels", "--amount", "0.5", "--out", str(tmp_path))
+    assert outcome.exit_code == 0, outcome.stderr
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["arch"] == "builtin:digits-cnn?prune_channels=0.5" and card["channels"]["body.0"] == 8
+    expected = compress(load_model(spec, device="cpu"), "prune-channels", 0.5)
+    assert load_model(str(tmp_path), device="cpu").fingerprint == expected.fingerprint
+    outcome = run_rbl("compress", spec, "--method", "prune", "--amount", "0.5", "--out", str(tmp_path / "p"))
+    assert_one_line_error(outcome, "channel-pruned inline", "--method prune-channels")
+
+
 def test_channel_pruning_without_torch_pruning_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch_pruning", None)  # what an environment without it raises on import
     with pytest.raises(ModelError, match=r"pip install 'robustbench-local\[compress\]'"):

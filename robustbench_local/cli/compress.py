@@ -75,6 +75,9 @@ def compress_cmd(ctx: click.Context, model, method, out, amount, data, calibrati
     from ..training import accuracy
 
     source = load_model(model, arch, trust_checkpoint, device="cpu", seed=seed)
+    if method == "prune" and "prune_channels" in parse_spec(arch or model, "model", OPTIONS).options:
+        raise SpecError(f"{arch or model} is channel-pruned inline, an architecture a --method prune card cannot "
+                        "rebuild; use --method prune-channels, or evaluate the spec with &prune=AMOUNT added")
     calibration = None
     if method == "int8-static":
         calibration = calibration_batches(load_data(data, "val"), calibration_size)
@@ -142,7 +145,9 @@ def _settings(method: str, amount: str | None, data: str | None, calibration_siz
 
 
 def _source_arch(model: str) -> str:
-    """The source spec without its weights and compression options: where a pruned state dict goes."""
+    """The source spec without its weights and the compression options that change weights only: where a pruned
+    state dict goes (?prune_channels= stays, as it makes the architecture the weights fit)."""
     parsed = parse_spec(model, "model", OPTIONS)
-    keep = {k: v for k, v in parsed.options.items() if k not in ("weights", *COMPRESSION)}
+    drop = ("weights", *(option for option in COMPRESSION if option != "prune_channels"))
+    keep = {k: v for k, v in parsed.options.items() if k not in drop}
     return str(Spec(parsed.scheme, parsed.target, keep))
