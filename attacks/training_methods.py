@@ -159,7 +159,6 @@ def make_method(name: str, eps: float, steps: int, alpha: float | None = None, b
     return PGDAT(eps, alpha, steps) if name == "pgd-at" else TRADES(eps, alpha, steps, beta)
 
 
-
 def robust_accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], eps: float,
                     steps: int = 10) -> float:
     """L∞ PGD (`steps` steps of eps/4, random start) accuracy of `model` on batches (x, y), for model selection."""

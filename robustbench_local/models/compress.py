@@ -26,7 +26,12 @@ from ..parsing import check_amount
 from ..specs import Spec
 from .checkpoint import error_reason, existing_file
 from .classifier import Classifier, to_tensor
-from .pruning import channel_plan, prune_channels, prune_global
+from .pruning import (
+    channel_plan,
+    prune_channels,
+    prune_global,
+    weight_stats,  # noqa: F401  (re-exported: robustbench_local.compare imports it from here)
+)
 
 if TYPE_CHECKING:
     from ..data import DataSource
