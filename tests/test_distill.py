@@ -99,7 +99,7 @@ def test_ard_trains_on_pgd_examples_of_the_student_against_the_teacher_on_clean_
     assert float((adv - x).abs().max()) <= 0.1 + 1e-6 and not torch.equal(adv, x)
     with torch.no_grad():
         s_adv, s_clean, t = (m(v).double().numpy() for m, v in ((student, adv), (student, x), (teacher, x)))
-    assert float(loss) == pytest.approx(kd_oracle(s_adv, t, y.numpy(), 30.0, 0.7, s_clean), rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(kd_oracle(s_adv, t, y.numpy(), 30.0, 0.7, s_clean), rel=1e-5)
     assert F.cross_entropy(torch.from_numpy(s_adv), y) > F.cross_entropy(torch.from_numpy(s_clean), y)
     assert kd_oracle(s_adv, t, y.numpy(), 30.0, 1.0, s_adv) > kd_oracle(s_clean, t, y.numpy(), 30.0, 1.0, s_clean)
 
