@@ -21,7 +21,8 @@ from .gate import Replicates, check_comparable
 from .latency import Latency, LatencySetup, measure_latency
 from .metrics.contract import metric_spec
 from .models import Classifier, load_model, to_tensor
-from .models.compress import CARD, read_card, weight_stats
+from .models.compress import CARD, read_card
+from .models.pruning import weight_stats
 from .progress import Progress
 from .registry import SUITES
 from .results import RunResult, load_run

@@ -8,8 +8,9 @@ from pathlib import Path
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 NORM = ("norm", "mean", "std")
-COMPRESSION = ("prune", "quantize")  # applied by load_model to the loaded network (models/compress.py)
-COMPRESSION_METHODS = ("int8-dynamic", "int8-static", "prune")  # of `rbl compress`
+COMPRESSION = ("prune_channels", "prune", "quantize")  # applied by load_model to the loaded network (models/compress.py)
+PRUNE_METHODS = ("prune", "prune-channels")  # float networks whose weights are saved as safetensors
+COMPRESSION_METHODS = ("int8-dynamic", "int8-static", *PRUNE_METHODS)  # of `rbl compress`
 OPTIONS = {  # scheme -> the ?options its loader reads; python: checks them against its factory's keywords
     "builtin": (*NORM, "weights", "input_size", "num_classes", *COMPRESSION),
     "torchvision": (*NORM, "weights", "input_size", "num_classes", "features", *COMPRESSION),

@@ -95,6 +95,12 @@ def tensor_batches(data: DataSource, device: torch.device, batch_size: int = VAL
         yield to_tensor(images, device), labels[start:start + len(images)].to(device)
 
 
+def _settings(config: dict) -> dict:
+    """A run's settings that must match to resume it: those set (a checkpoint written before a setting existed
+    lacks it, where it is unset)."""
+    return {k: v for k, v in config.items() if v is not None}
+
+
 def _write_log(out: Path, log: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(log[0]))
@@ -126,7 +132,7 @@ def train(model: Classifier, train_set: DataSource, val_set: DataSource, config:
     log, first = [], 1
     if (out / CHECKPOINT).is_file():
         state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
-        if state["config"] != asdict(config):
+        if _settings(state["config"]) != _settings(asdict(config)):
             raise RunError(f"{out} holds a training run with other settings ({state['config']}); "
                            "use another --out or the same settings to resume")
         model.net.load_state_dict(state["model"])

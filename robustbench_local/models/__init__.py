@@ -26,6 +26,7 @@ from .compress import (
 from .exported import load_export
 from .loaders import load_builtin, load_python, load_timm, load_torchscript, load_torchvision
 from .proxies import directory_proxies
+from .pruning import rebuild_channel_pruned
 
 LOADERS = {
     "builtin": load_builtin,
@@ -70,6 +71,13 @@ def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
     name = f"{directory} ({card['method']} of {card['source']})"
     if card["method"] == "prune":
         model = _construct(str(directory / card["file"]), card["arch"], trust_checkpoint)
+        model.name = name
+        return model
+    if card["method"] == "prune-channels":  # the source architecture made as small as the card says, then weights
+        model = _construct(card["arch"], None, trust_checkpoint)
+        rebuild_channel_pruned(model, card.get("channels", {}))
+        weights = str(directory / card["file"])
+        apply_state_dict(model.net, read_state_dict(weights, trust_checkpoint), weights)
         model.name = name
         return model
     spec = torchscript_spec(directory, card)

@@ -1,4 +1,5 @@
-"""Compressed models: int8 quantisation on the CPU (torch.ao) and global magnitude pruning (torch.nn.utils.prune).
+"""Compressed models: int8 quantisation on the CPU (torch.ao), and pruning (global magnitude or structured channel
+pruning, in `pruning`): `compress` dispatches to them and `save_compressed` writes the result.
 
 int8 models keep the Classifier's [0, 1] input contract (normalisation stays in float in front of the quantised
 network) and run on the CPU only. Static int8 uses FX graph mode (`torch.ao.quantization.quantize_fx`) with the x86
@@ -13,7 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,59 +24,22 @@ from torch import nn
 
 from ..errors import ModelError, SpecError
 from ..model_catalog import COMPRESSION_METHODS as METHODS
+from ..model_catalog import PRUNE_METHODS
 from ..parsing import check_amount
 from ..specs import Spec
 from .checkpoint import error_reason, existing_file
 from .classifier import Classifier, FeatureFn, to_tensor
 from .fakequant import dynamic_surrogate, static_surrogate
 from .proxies import GradientProxies, StandIn
+from .pruning import channel_plan, prune_channels, prune_global
 
 if TYPE_CHECKING:
     from ..data import DataSource
 
-PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 CARD = "card.json"
 CARD_KEYS = {"method", "file", "source", "arch"}  # what loading a compressed directory reads
 CALIBRATION_BATCH = 64
 SURROGATE = "surrogate.ts"
-
-
-def prunable_weights(net: nn.Module) -> list[nn.Module]:
-    """The convolution and linear layers whose weights pruning zeroes (biases and norms are kept)."""
-    return [m for m in net.modules() if isinstance(m, PRUNABLE)]
-
-
-def prune_global(net: nn.Module, amount: float) -> None:
-    """Zero the `amount` fraction of smallest-magnitude weights over all conv/linear layers together, permanently."""
-    from torch.nn.utils import prune
-
-    layers = prunable_weights(net)
-    if not layers:
-        raise ModelError("the model has no convolution or linear layers to prune")
-    prune.global_unstructured([(m, "weight") for m in layers], pruning_method=prune.L1Unstructured, amount=amount)
-    for layer in layers:
-        prune.remove(layer, "weight")
-
-
-def finetune_pruned(model: Classifier, train: Callable[[Classifier], object]) -> None:
-    """Run `train(model)` with the pruned (zero) conv/linear weights held at zero by masks, then drop the masks."""
-    from torch.nn.utils import prune
-
-    layers = prunable_weights(model.net)
-    for layer in layers:
-        prune.custom_from_mask(layer, "weight", layer.weight != 0)
-    train(model)
-    for layer in layers:
-        prune.remove(layer, "weight")
-
-
-def weight_stats(net: nn.Module) -> dict[str, int | float]:
-    """Parameter count, and the zero weights and sparsity of the conv/linear weights, of a float network."""
-    weights = [m.weight for m in prunable_weights(net)]
-    total = sum(w.numel() for w in weights)
-    zeros = sum(int((w == 0).sum()) for w in weights)
-    return {"parameters": sum(p.numel() for p in net.parameters()), "prunable_weights": total,
-            "zero_weights": zeros, "sparsity": zeros / total if total else 0.0}
 
 
 @contextmanager
@@ -167,6 +131,8 @@ def compress(model: Classifier, method: str, amount: float | None = None,
     net, features, surrogate = source.net, source.feature_fn, None
     if method == "prune":
         prune_global(net, check_amount(amount, "--amount"))
+    elif method == "prune-channels":
+        prune_channels(source, check_amount(amount, "--amount"))
     elif method == "int8-dynamic":
         quantised = quantize_dynamic_int8(net)
         net, features, surrogate = PerImage(quantised), None, dynamic_surrogate(source.net, quantised)
@@ -193,7 +159,10 @@ def _like(model: Classifier, net: nn.Module, role: str | None, features: Feature
 
 
 def compress_from_options(model: Classifier, options: dict[str, str]) -> Classifier:
-    """Apply a spec's ?prune=AMOUNT, then ?quantize=int8 (dynamic), to a freshly loaded model."""
+    """Apply a spec's ?prune_channels=AMOUNT, then ?prune=AMOUNT, then ?quantize=int8 (dynamic), to a freshly loaded
+    model."""
+    if "prune_channels" in options:
+        model = compress(model, "prune-channels", check_amount(options["prune_channels"], "?prune_channels="))
     if "prune" in options:
         model = compress(model, "prune", check_amount(options["prune"], "?prune="))
     if "quantize" in options:
@@ -218,13 +187,16 @@ def calibration_batches(data: DataSource, limit: int) -> Iterator[torch.Tensor]:
 def save_compressed(model: Classifier, out: Path, card: dict) -> dict:
     """Write the compressed network and `card` (plus file, size and how to load it) to `out`; return the card.
 
-    Pruned networks are float: their weights go to safetensors, loaded into the source architecture. int8 networks
-    are traced to TorchScript (their packed int8 weights have no safetensors form), loaded like `torchscript:`.
+    Pruned networks are float: their weights go to safetensors, loaded into the source architecture (channel-pruned
+    ones after the card's per-layer channel counts, `channels`, have rebuilt it smaller). int8 networks are traced
+    to TorchScript (their packed int8 weights have no safetensors form), loaded like `torchscript:`.
     """
     out.mkdir(parents=True, exist_ok=True)
-    if card["method"] == "prune":
+    if card["method"] in PRUNE_METHODS:
         from safetensors.torch import save_file
 
+        if card["method"] == "prune-channels":
+            card = {**card, "channels": channel_plan(model.net)}
         path = out / "model.safetensors"
         save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(path))
     else:
