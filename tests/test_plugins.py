@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RBL = Path(sys.executable).parent / "rbl"
 HEAVY = ("torch", "torchvision", "torchattacks", "imagecorruptions", "sklearn", "scipy", "pandas", "matplotlib")
+START = (*HEAVY, "numpy", "tqdm")  # not even these for a help text
 
 
 def readme_plugin_files() -> dict[str, str]:
@@ -73,10 +74,10 @@ def test_plugin_detector_and_suite_run_from_the_cli(plugin_path, tmp_path):
     assert json.loads((out / "manifest.json").read_text())  # an ordinary run directory
 
 
-def imported_by(*args: str) -> set[str]:
-    """The heavy modules a fresh `rbl ARGS` process has imported when it exits."""
+def imported_by(*args: str, modules: tuple[str, ...] = HEAVY) -> set[str]:
+    """Which of `modules` a fresh `rbl ARGS` process has imported when it exits."""
     code = ("import sys\nfrom robustbench_local.cli import cli\ntry:\n    cli(sys.argv[1:], prog_name='rbl')\n"
-            f"except SystemExit:\n    pass\nprint('heavy:', *(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+            f"except SystemExit:\n    pass\nprint('heavy:', *(m for m in {modules!r} if m in sys.modules), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
     return set(done.stderr.strip().splitlines()[-1].removeprefix("heavy:").split())
 
@@ -91,6 +92,11 @@ def imported_by(*args: str) -> set[str]:
 ], ids=" ".join)
 def test_help_listings_and_flag_errors_import_no_heavy_library(args):
     assert imported_by(*args) == set()
+
+
+@pytest.mark.parametrize("command", ["", "evaluate", "train", "compress", "compare", "corrupt", "gate", "ci"])
+def test_help_texts_import_not_even_numpy(command):
+    assert imported_by(*command.split(), "--help", modules=START) == set()
 
 
 def test_global_flags_are_accepted_after_the_subcommand(tmp_path):

@@ -9,7 +9,6 @@ import click
 
 from ..errors import SpecError
 from ..parsing import parse_fraction
-from ..progress import Progress
 from ..train_config import (
     ADVERSARIAL,
     DEFAULT_SCHEDULE,
@@ -86,6 +85,7 @@ def train_cmd(ctx: click.Context, model, data, out, method, eps, steps, alpha, b
 
     from ..data import load_data
     from ..models import load_model
+    from ..progress import Progress
     from ..training import accuracy, default_shift, load_weights_into, train
 
     temperature, kd_alpha = distillation_settings(method, teacher, temperature, kd_alpha)
