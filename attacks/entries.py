@@ -42,8 +42,9 @@ ATTACKS = (
            "Croce & Hein 2020", ("Linf", "L2"), min_classes=4, steps=100, restarts=1, targets=9, rho=0.75,
            eot_iter=1),
     attack("apgd-malt", f"{BUILDERS}:apgd_malt", "APGD on targeted DLR towards MALT's targets: the classes t with the "
-           "smallest (z_y - z_t) / ||grad z_y - grad z_t||_* among the top candidates",
-           "Melamed, Yehudai & Shamir 2024", ("Linf", "L2"), min_classes=4, steps=100, restarts=1, targets=5,
+           "smallest (z_y - z_t) / ||grad z_y - grad z_t||_* among the top candidates, nearest first (9 targets of "
+           "100 candidates, the authors' released setting)",
+           "Melamed, Yehudai & Shamir 2024", ("Linf", "L2"), min_classes=4, steps=100, restarts=1, targets=9,
            candidates=100, rho=0.75, eot_iter=1),
     attack("fab-t", f"{BUILDERS}:fab_t", "targeted FAB, the top-9 (or K-1) classes as targets", "Croce & Hein 2020",
            ("Linf", "L2"), steps=100, restarts=1, targets=9, alpha_max=0.1, eta=1.05, beta=0.9),

@@ -8,7 +8,8 @@
 
 Model passes (forward and backward rows through the network, counted by hooks) are printed beside the seconds: they
 do not depend on the load of a shared machine. The TRADES and Fast-AT models are trained once with README's recipe
-into the bench cache (RBL_BENCH_CACHE, default runs/bench-cache) and reused.
+into the bench cache (RBL_BENCH_CACHE, default runs/bench-cache) and reused. `python -m bench.bench_attacks pgd`
+(or `validation`) runs one section alone.
 """
 from __future__ import annotations
 
@@ -234,14 +235,23 @@ def _stages(result: Result) -> str:
     return " -> ".join(f"{result.stages[s]:.4f}" for s in STAGES)
 
 
-def main() -> None:
+SECTIONS = ("pgd", "validation")
+
+
+def main(sections: tuple[str, ...] = SECTIONS) -> None:
+    """Run the named sections: `pgd` (1.) and `validation` (2. and 3.)."""
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     torch.set_num_threads(1)  # both sides alike; many small ops oversubscribe a shared CPU box otherwise
     test = load_data("builtin:digits", "test")
     standard = load_model("builtin:digits-cnn")
     print(f"torch threads: {torch.get_num_threads()}, device: {standard.device}")
-    suite_vs_plain(standard, test.limit(SWEEP_POINTS))
-    validation(bench_models(), test)
+    if "pgd" in sections:
+        suite_vs_plain(standard, test.limit(SWEEP_POINTS))
+    if "validation" in sections:
+        validation(bench_models(), test)
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]) or SECTIONS)

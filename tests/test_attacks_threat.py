@@ -72,7 +72,7 @@ def test_autoattack_expands_to_the_original_standard_version():
     assert [(m.name, m.config["eot_iter"]) for m in rand] == [("apgd-ce", 20), ("apgd-dlr", 20)]
     fast = parse_sequence("aa-fast")
     assert [m.name for m in fast] == ["apgd-ce", "apgd-malt"]
-    assert fast[1].config == {"steps": 100, "restarts": 1, "targets": 5, "candidates": 100, "rho": 0.75, "eot_iter": 1}
+    assert fast[1].config == {"steps": 100, "restarts": 1, "targets": 9, "candidates": 100, "rho": 0.75, "eot_iter": 1}
     assert parse_sequence("aa-fast?targets=3&steps=20")[1].config["targets"] == 3
 
 
