@@ -104,29 +104,33 @@ def test_int8_model_refuses_an_accelerator_asked_for():
         load_model("builtin:digits-cnn?quantize=int8", device="cuda")
 
 
+def compress_cli(out, *args: str) -> dict:
+    """`rbl compress builtin:digits-cnn ARGS --out OUT` (must succeed); its card."""
+    outcome = run_rbl("compress", "builtin:digits-cnn", *args, "--out", str(out))
+    assert outcome.exit_code == 0, outcome.stderr
+    return json.loads((out / "card.json").read_text())
+
+
+def clean_acc_of(model_dir, run) -> float:
+    """Clean accuracy of `rbl evaluate MODEL_DIR --suite clean` on the digits test split, from its metrics.csv."""
+    outcome = run_rbl("evaluate", str(model_dir), "--data", "builtin:digits", "--suite", "clean", "--out", str(run))
+    assert outcome.exit_code == 0, outcome.stderr
+    rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
+    return next(float(r[5]) for r in rows if r[2:5] == ["clean", "clean", "acc"])
+
+
 def test_compress_then_evaluate_from_the_command_line(tmp_path):
     out = tmp_path / "pruned"
-    outcome = run_rbl("compress", "builtin:digits-cnn", "--method", "prune", "--amount", "0.8",
-                      "--data", "builtin:digits", "--out", str(out))
-    assert outcome.exit_code == 0, outcome.stderr
-    card = json.loads((out / "card.json").read_text())
+    card = compress_cli(out, "--method", "prune", "--amount", "0.8", "--data", "builtin:digits")
     assert card["sparsity"] == pytest.approx(0.8, abs=1 / card["prunable_weights"])
     assert card["source_fingerprint"] == load_model("builtin:digits-cnn", device="cpu").fingerprint
     assert card["parameters"] == sum(p.numel() for p in load_model("builtin:digits-cnn").net.parameters())
-    run = tmp_path / "run"
-    outcome = run_rbl("evaluate", str(out), "--data", "builtin:digits", "--suite", "clean", "--out", str(run))
-    assert outcome.exit_code == 0, outcome.stderr
-    rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
-    acc = next(float(r[5]) for r in rows if r[2:5] == ["clean", "clean", "acc"])
-    assert acc == pytest.approx(card["test_accuracy"]["compressed"])
+    assert clean_acc_of(out, tmp_path / "run") == pytest.approx(card["test_accuracy"]["compressed"])
 
 
 def test_fine_tuning_after_pruning_keeps_the_pruned_weights_at_zero(tmp_path):
     out = tmp_path / "ft"
-    outcome = run_rbl("compress", "builtin:digits-cnn", "--method", "prune", "--amount", "0.8", "--data",
-                      "builtin:digits", "--finetune-epochs", "1", "--out", str(out))
-    assert outcome.exit_code == 0, outcome.stderr
-    card = json.loads((out / "card.json").read_text())
+    card = compress_cli(out, "--method", "prune", "--amount", "0.8", "--data", "builtin:digits", "--finetune-epochs", "1")
     assert card["zero_weights"] == round(0.8 * card["prunable_weights"])
     assert card["settings"]["finetune"]["epochs"] == 1 and (out / "finetune" / "log.csv").is_file()
     tuned, plain = load_model(str(out)), compress(load_model("builtin:digits-cnn"), "prune", 0.8)
@@ -330,16 +334,9 @@ def test_channel_pruning_without_torch_pruning_names_the_extra(monkeypatch):
 
 def test_channel_pruning_then_fine_tuning_then_evaluate_from_the_command_line(tmp_path):
     out = tmp_path / "channels"
-    outcome = run_rbl("compress", "builtin:digits-cnn", "--method", "prune-channels", "--amount", "0.5", "--data",
-                      "builtin:digits", "--finetune-epochs", "1", "--out", str(out))
-    assert outcome.exit_code == 0, outcome.stderr
-    card = json.loads((out / "card.json").read_text())
+    card = compress_cli(out, "--method", "prune-channels", "--amount", "0.5", "--data", "builtin:digits",
+                        "--finetune-epochs", "1")
     assert card["parameters"] == _digits_cnn_parameters(16, 32, 64) < card["source_parameters"]
     assert card["settings"]["finetune"]["epochs"] == 1 and card["settings"]["library"].startswith("torch-pruning")
     assert card["test_accuracy"]["compressed"] >= 0.9  # one epoch recovers what removing half the channels lost
-    run = tmp_path / "run"
-    outcome = run_rbl("evaluate", str(out), "--data", "builtin:digits", "--suite", "clean", "--out", str(run))
-    assert outcome.exit_code == 0, outcome.stderr
-    rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
-    acc = next(float(r[5]) for r in rows if r[2:5] == ["clean", "clean", "acc"])
-    assert acc == pytest.approx(card["test_accuracy"]["compressed"])
+    assert clean_acc_of(out, tmp_path / "run") == pytest.approx(card["test_accuracy"]["compressed"])
