@@ -9,7 +9,7 @@ import torch
 
 from ..device import pick_device
 from ..errors import SpecError
-from ..model_catalog import BUILTIN_MODELS, OPTIONS
+from ..model_catalog import BUILTIN_MODELS, OPTIONS, PRUNE_METHODS
 from ..seeding import seeded_torch
 from ..specs import Spec, parse_spec
 from .checkpoint import apply_state_dict, read_state_dict
@@ -69,15 +69,14 @@ def _load_compressed(directory: Path, trust_checkpoint: bool) -> Classifier:
     its float original and fake-quantised surrogate as proxies (loaded when an attack asks for them)."""
     card = read_card(directory)
     name = f"{directory} ({card['method']} of {card['source']})"
-    if card["method"] == "prune":
-        model = _construct(str(directory / card["file"]), card["arch"], trust_checkpoint)
-        model.name = name
-        return model
-    if card["method"] == "prune-channels":  # the source architecture made as small as the card says, then weights
-        model = _construct(card["arch"], None, trust_checkpoint)
-        rebuild_channel_pruned(model, card.get("channels", {}))
-        weights = str(directory / card["file"])
-        apply_state_dict(model.net, read_state_dict(weights, trust_checkpoint), weights)
+    weights = str(directory / card["file"])
+    if card["method"] in PRUNE_METHODS:
+        if card["method"] == "prune":
+            model = _construct(weights, card["arch"], trust_checkpoint)
+        else:  # the source architecture made as small as the card says, then the weights
+            model = _construct(card["arch"], None, trust_checkpoint)
+            rebuild_channel_pruned(model, card.get("channels", {}))
+            apply_state_dict(model.net, read_state_dict(weights, trust_checkpoint), weights)
         model.name = name
         return model
     spec = torchscript_spec(directory, card)
