@@ -61,7 +61,7 @@ class Torchattacks:
         self.counter.passes = 0
         if targets is not None:
             self.atk.set_mode_targeted_by_function(lambda images, labels: targets, quiet=True)
-        x_adv = self.atk(x, y).detach()
+        x_adv = self.atk(x.contiguous(), y).detach()  # torchattacks assumes the default layout (FAB views x)
         with torch.no_grad():
             logits = self.counter(x_adv).float()
         queries = torch.full((len(x),), -(-self.counter.passes // len(x)), dtype=torch.int64, device=x.device)

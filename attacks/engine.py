@@ -94,7 +94,7 @@ def run_sequence(model: Classifier, read: Callable[[np.ndarray], np.ndarray], la
                         idx = lo + np.flatnonzero(active[lo:lo + batch_size])  # points however the run is sharded
                         if not len(idx):
                             continue
-                        x = to_tensor(read(idx), device).contiguous()
+                        x = to_tensor(read(idx), device)
                         y = y_all[idx].to(device)
                         noise = PointNoise((*seed_parts, position, member.name, restart), ids[idx])
                         outcome = attack(x, y, torch.from_numpy(state.clean[idx]).to(device), noise)
