@@ -3,6 +3,7 @@ negatives, the OOD set the positives; the summary gives OpenOOD's near/far means
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ from robustbench_local.data.builtin import builtin_datasets
 from robustbench_local.errors import DataError, SpecError
 from robustbench_local.metrics import metric_row
 from robustbench_local.metrics.contract import MetricSpec
+from robustbench_local.models import Classifier
 from robustbench_local.parsing import parse_int
 from robustbench_local.record_schema import OOD_SCHEMA, TEXT
 from robustbench_local.records import Records, ood_records
@@ -25,6 +27,7 @@ from .cache import fitted, memo, representations
 from .detectors import build, parse_detectors
 from .entries import FEATURES, FIT_TRAIN, HEAD, INPUT_GRADIENT
 from .metrics import OOD_METRICS, SPECS, ood_metric_rows
+from .representations import Representations
 
 KINDS = ("near", "far")
 
@@ -54,12 +57,21 @@ def parse_ood_data(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(out))
 
 
-def int8_missing(consumes: tuple[str, ...]) -> str | None:
-    """What an int8 model cannot give a detector that consumes `consumes` (None: it can serve it)."""
+def missing_for(detector: str, consumes: tuple[str, ...], model: Classifier, reps: Callable[[], Representations]
+                ) -> str | None:
+    """What `model` cannot give a detector that consumes `consumes` (None: it can serve it), with the fix: input
+    gradients of an int8 network, or the penultimate features and linear head that `reps()` (the ID
+    representations, extracted once) holds only when the model exposes them."""
     if INPUT_GRADIENT in consumes:
-        return "input gradients (an int8 network's are zero almost everywhere)"
-    if FEATURES in consumes or HEAD in consumes:
-        return "penultimate features (the int8 network exposes none)"
+        return ("input gradients, which an int8 network has not (zero almost everywhere); evaluate its float original "
+                f"for {detector}") if model.int8 else None
+    if FEATURES not in consumes and HEAD not in consumes:
+        return None
+    if reps().features is None:
+        return ("penultimate features, which this model does not expose; load it with a builtin, torchvision or timm "
+                "spec or ?features=LAYER")
+    if HEAD in consumes and reps().head is None:
+        return "the classifier head: its logits are not the output of a final nn.Linear on its features"
     return None
 
 
@@ -118,11 +130,12 @@ class OODSuite(BaseSuite):
         ood = memo(ctx.model, ("ood-set", spec, limit), lambda: load_data(spec, "test", limit))
         check_image_size(ctx.model, ctx.data, ood)
         detector = build(p["detector"], ctx.temperature)
-        missing = int8_missing(detector.info.meta["consumes"]) if ctx.model.int8 else None
-        if missing:  # int8: logit detectors run; gradient and feature ones would fail or score nonsense
-            memo(ctx.model, ("int8-note", detector.name), lambda: ctx.progress.note(
-                f"notice: detector {detector.name} needs {missing}; skipped for the int8 model {ctx.model.name} "
-                "(evaluate its float original for it; logit detectors such as msp, energy, gen run on int8)"))
+        missing = missing_for(detector.name, detector.info.meta["consumes"], ctx.model,
+                              lambda: representations(ctx.model, ctx.data, ctx.batch_size))
+        if missing:  # logit detectors run on every model; the others only where the model can serve them
+            memo(ctx.model, ("missing-note", detector.name), lambda: ctx.progress.note(
+                f"notice: detector {detector.name} needs {missing}; skipped for {ctx.model.name} (logit detectors "
+                "such as msp, energy, gen run on every model)"))
             return self._empty()
         if INPUT_GRADIENT in detector.info.meta["consumes"]:  # scored on the inputs themselves (e.g. ODIN)
             s_id, s_ood = (memo(ctx.model, ("inputs", repr(detector), d.fingerprint),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 from robustbench_local.ood.builtin_sets import OOD_SETS
 from robustbench_local.ood.cache import FIT_DIR, fitted
 from robustbench_local.ood.detectors import DETECTORS, build
+from robustbench_local.ood.entries import FEATURES, HEAD
 from robustbench_local.ood.suite import SUITE, parse_ood_data
 from sklearn.metrics import roc_auc_score
 
@@ -97,6 +99,21 @@ def test_torchvision_model_all_detectors(tmp_path):
     aurocs = m[(m.suite == "ood") & (m.metric == "auroc")]
     assert set(aurocs.condition) == {f"noise-gaussian:{d}" for d in DETECTORS}
     assert aurocs.value.between(0, 1).all()
+
+
+def test_model_without_features_runs_the_detectors_it_can_serve(tmp_path, digits_model):
+    """A TorchScript program exposes logits and input gradients but no layers: under `--detectors all` the feature
+    and head detectors are skipped with a notice naming the fix, and the others are scored."""
+    program = tmp_path / "digits.ts"
+    torch.jit.save(torch.jit.trace(digits_model.net, torch.rand(2, 3, 32, 32)), str(program))
+    result = CliRunner().invoke(cli, ["evaluate", f"torchscript:{program}?norm=none", *SMALL, "--ood-data",
+                                      "builtin:ood-noise-uniform", "--detectors", "all", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    m = load_run(tmp_path / "run").metrics
+    scored = {c.split(":")[1] for c in m[(m.suite == "ood") & (m.metric == "auroc")].condition}
+    needs_layers = {e.name for e in DETECTORS.entries() if {FEATURES, HEAD} & set(e.meta["consumes"])}
+    assert needs_layers and scored == set(DETECTORS) - needs_layers
+    assert "needs penultimate features, which this model does not expose; load it with" in result.output
 
 
 def test_builtin_sets_are_deterministic_and_digit_shaped():
