@@ -158,13 +158,13 @@ def compare_models(specs: list[str], template: EvalSpec, out: Path, progress: Pr
                    setup: LatencySetup) -> Comparison:
     """Evaluate each model of `specs` (the original first) with `template` into out/<name>/ (cached, resumable),
     measure their latency side by side, and compare every later model with the first. All models are loaded (and
-    refused in one line) before anything is evaluated."""
+    refused in one line) before anything is evaluated, once: the runs evaluate the loaded models."""
     from .data import load_data
 
     names = run_names(specs)
     models = {}
     for name, spec in zip(names, specs, strict=True):
-        models[name] = load_model(spec, template.arch, template.trust_checkpoint, device="cpu", seed=template.seed)
+        models[name] = load_model(spec, template.arch, template.trust_checkpoint, seed=template.seed)
     classes = {name: model.num_classes for name, model in models.items()}
     if len(set(classes.values())) > 1:
         listed = ", ".join(f"{n}: {k}" for n, k in classes.items())
@@ -174,11 +174,12 @@ def compare_models(specs: list[str], template: EvalSpec, out: Path, progress: Pr
     runs = {}
     for i, (name, spec) in enumerate(zip(names, specs, strict=True), 1):
         progress.note(f"[{i}/{len(specs)}] evaluating {spec} into {out / name}")
-        runs[name] = run_spec(replace(template, model=spec), out / name, progress)
+        runs[name] = run_spec(replace(template, model=spec), out / name, progress, model=models[name])
     images = next(load_data(template.data, "test").batches(max(setup.batch_sizes)))
     progress.note(f"measuring CPU latency of {len(models)} models side by side")
     with progress.bar(len(setup.batch_sizes) * (setup.warmup + setup.repetitions), "latency", "rep") as bar:
-        latency = measure_latency(models, to_tensor(images), setup, bar.update)
+        latency = measure_latency({name: model.cpu() for name, model in models.items()}, to_tensor(images), setup,
+                                  bar.update)  # (evaluated on the run's device, timed on the CPU)
     original, *others = names
     changes = metric_changes(runs[original], {n: runs[n] for n in others}, template.seed, template.suites, progress)
     return Comparison(runs, dict(zip(names, specs, strict=True)), template.seed, changes, facts, latency, setup)
