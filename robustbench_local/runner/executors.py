@@ -11,6 +11,7 @@ from typing import Protocol
 
 import torch
 
+from ..allocator import keep_freed_buffers
 from ..data.stream import set_workers
 from ..data.stream import workers as decode_workers
 from ..errors import RunError, SpecError
@@ -47,6 +48,7 @@ _WORKER: Worker | None = None
 
 def _init_worker(payload: Payload, decode_threads: int) -> None:
     global _WORKER
+    keep_freed_buffers()
     set_workers(decode_threads)
     if torch.cuda.is_available():
         payload.model.to(torch.device("cuda", os.getpid() % torch.cuda.device_count()))
@@ -100,6 +102,7 @@ _RAY_WORKERS: dict[str, Worker] = {}
 def _ray_run(payload: Payload, job: ShardJob) -> list[Records]:
     worker = _RAY_WORKERS.get(payload.key)
     if worker is None:
+        keep_freed_buffers()
         if torch.cuda.is_available():
             payload.model.to(torch.device("cuda"))
         worker = _RAY_WORKERS.setdefault(payload.key, Worker(payload, Progress(quiet=True)))
