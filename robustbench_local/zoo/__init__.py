@@ -1,0 +1,1 @@
+"""The built-in checkpoints: weights (safetensors) and their cards, which `rbl train` regenerates."""
