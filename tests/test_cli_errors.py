@@ -36,3 +36,21 @@ def test_a_directory_given_as_a_model_file_is_named_as_one(tmp_path, model, extr
                       "--out", str(tmp_path / "out"), *extra)
     line = assert_one_line_error(outcome, *needles)
     assert "does not exist" not in line
+
+
+@pytest.mark.parametrize("command", [
+    ["evaluate", "builtin:digits-cnn", "--data", "builtin:digits"],
+    ["compare", "builtin:digits-cnn", "builtin:digits-cnn?prune=0.5", "--data", "builtin:digits"],
+    ["compress", "builtin:digits-cnn", "--method", "int8-dynamic"],
+    ["corrupt", "builtin:digits", "--corruption", "fog", "--severity", "1"],
+    ["train", "builtin:digits-cnn?weights=none", "--data", "builtin:digits"],
+    ["report", "runs/none"],
+    ["demo"],
+    ["ci"],
+], ids=lambda c: c[0])
+def test_an_empty_output_directory_is_refused(command, tmp_path, monkeypatch):
+    """`--out ""` (an unset shell variable) would write into the current directory."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(run_rbl(*command, "--out", ""), "Invalid value for '--out': is empty; give a directory",
+                          f"(see `rbl {command[0]} --help`)")
+    assert not any(tmp_path.iterdir())

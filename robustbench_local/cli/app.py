@@ -30,6 +30,19 @@ class RblCommand(click.Command):
                                 ("--debug", "Show full tracebacks instead of one-line errors.")])
 
 
+class OutputDir(click.Path):
+    """A directory to write into; refuses an empty value, which would write into the current directory (an unset
+    shell variable, as in `--out "$OUT"`)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; give a directory to write into", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class Rbl(click.Group):
     """Maps harness and usage errors to one line on stderr and exit code 2 (`--debug` shows the traceback)."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..suites import all_options
-from .app import cli
+from .app import OutputDir, cli
 from .evaluate import WithSuiteOptions
 
 
@@ -32,7 +32,7 @@ def _flags(given: dict[str, str | None]) -> dict[str, str]:
               help="Rules file: its path inside the repository, read from the base ref.")
 @click.option("--cache", type=click.Path(file_okay=False), default=".rbl-cache", show_default=True,
               help="Directory of cached baseline runs (one per cache key).")
-@click.option("--out", type=click.Path(file_okay=False), default="rbl-ci", show_default=True,
+@click.option("--out", type=OutputDir(), default="rbl-ci", show_default=True,
               help="Where gate.xml, gate.md, gate.json and the candidate run go.")
 @click.option("--print-key", is_flag=True, help="Print the baseline's cache key (for actions/cache) and exit.")
 @click.pass_context

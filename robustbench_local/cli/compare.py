@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import RunError, os_reason
-from .app import cli
+from .app import OutputDir, cli
 from .evaluate import WithSuiteOptions
 
 LATENCY_DEFAULTS = {"latency_reps": 20, "latency_batch": 32, "latency_threads": 1}
@@ -21,7 +21,7 @@ MODEL_ONLY = ("data", "suites", "limit", "seed", "batch_size", "arch", "trust_ch
 @click.option("--data", help="Data spec every model is evaluated on, e.g. builtin:digits.")
 @click.option("--suite", "suites", multiple=True, help="Suite(s) to run, repeatable or comma-separated "
               "(default: clean). See `rbl list suites`.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=OutputDir(), required=True,
               help="Directory of the runs (OUT/<name>/, cached and resumable) and of compare.md/.csv/.json.")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a deterministic subset of N test samples.")
 @click.option("--seed", type=int, help="Run seed of every evaluation and of the paired bootstrap (default 0).")

@@ -10,7 +10,7 @@ from ..errors import SpecError
 from ..model_catalog import COMPRESSION, COMPRESSION_METHODS, OPTIONS, PRUNE_METHODS
 from ..parsing import check_amount
 from ..specs import Spec, parse_spec
-from .app import cli
+from .app import OutputDir, cli
 
 
 @cli.command("compress")
@@ -20,7 +20,7 @@ from .app import cli
                    "ranges calibrated on --data's val split (torch.ao FX, x86); prune: global magnitude pruning (weights set to "
                    "zero); prune-channels: structured pruning that removes whole channels (torch-pruning), so the "
                    "network gets smaller.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
+@click.option("--out", type=OutputDir(), required=True, help="Output directory.")
 @click.option("--amount", help="prune: the fraction of conv/linear weights set to zero; prune-channels: the "
               "fraction of each layer's output channels removed (the output layer is kept); in (0, 1).")
 @click.option("--data", help="Data spec: its val split calibrates int8-static; its test split gives the accuracy "

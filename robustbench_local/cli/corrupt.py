@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .app import cli
+from .app import OutputDir, cli
 from .evaluate import data_workers_option
 
 PNG_LIMIT = 16
@@ -18,7 +18,7 @@ BATCH = 64  # images corrupted and written at a time
 @click.argument("data")
 @click.option("--corruption", help="Corruption name (see `rbl list corruptions`).")
 @click.option("--severity", type=int, help="Severity 1..5.")
-@click.option("--out", type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--out", type=OutputDir(), help="Output directory.")
 @click.option("--params", help="Parameter set imagenet-c or cifar-10-c (default: chosen by image size).")
 @click.option("--backend", default="fast", show_default=True,
               help="Corruption backend: fast (batched torch) or reference (imagecorruptions).")

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import click
 
-from .app import cli
+from .app import OutputDir, cli
 
 DEMO_MODELS = ("builtin:digits-cnn", "builtin:digits-cnn-at")
 DEMO_DATA = "builtin:digits"
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True,
+@click.option("--out", type=OutputDir(), default="runs/demo", show_default=True,
               help="Directory of the demo's runs and report (re-running resumes).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.pass_context

@@ -7,7 +7,7 @@ import click
 
 from ..parsing import check_levels, parse_fraction
 from ..suites import all_options
-from .app import RblCommand, cli
+from .app import OutputDir, RblCommand, cli
 
 
 def data_workers_option(fn):
@@ -46,7 +46,7 @@ class WithSuiteOptions(RblCommand):
 @click.option("--data", help="Data spec, e.g. builtin:digits, cifar10:DIR, imagefolder:DIR, npz:FILE.")
 @click.option("--suite", "suites", multiple=True, help="Suite(s) to run, repeatable or comma-separated "
               "(default: clean). See `rbl list suites`.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory (resumable).")
+@click.option("--out", type=OutputDir(), required=True, help="Run directory (resumable).")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a deterministic subset of N test samples.")
 @click.option("--seed", type=int, help="Run seed (default 0); every random draw derives from it.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Inference batch size (default 256).")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import click
 
-from .app import cli
+from .app import OutputDir, cli
 
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Directory for the report files.")
+@click.option("--out", required=True, type=OutputDir(), help="Directory for the report files.")
 @click.option("--format", "formats", default="md,html,csv,json", show_default=True,
               help="Comma-separated formats: md (report.md + figures/*.png), html (one self-contained "
                    "report.html), csv (summary.csv, metrics_all.csv), json (report.json).")

@@ -19,14 +19,14 @@ from ..train_config import (
     TrainConfig,
     distillation_settings,
 )
-from .app import cli
+from .app import OutputDir, cli
 from .evaluate import data_workers_option
 
 
 @cli.command("train")
 @click.argument("model")
 @click.option("--data", required=True, help="Data spec with train and val splits, e.g. builtin:digits.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory (resumable).")
+@click.option("--out", type=OutputDir(), required=True, help="Output directory (resumable).")
 @click.option("--method", type=click.Choice(METHODS), default="standard", show_default=True,
               help="standard, PGD-AT (Madry), TRADES (Zhang), Fast-AT (Wong), distill: knowledge distillation "
               "from --teacher (Hinton), ard: adversarially robust distillation from --teacher (Goldblum).")
