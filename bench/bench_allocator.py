@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+from robustbench_local.allocator import glibc
+
 ROUNDS = 2
 PASSES = """
 import json, resource, sys, time
@@ -57,12 +59,9 @@ def run(setting: str) -> dict:
 
 
 def main() -> None:
-    try:
-        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
-    except (AttributeError, ValueError, OSError):
-        libc = ""
-    if not libc.startswith("glibc"):
-        print(f"not glibc ({libc or 'unknown C library'}): keep_freed_buffers does not apply here")
+    libc = glibc()
+    if not libc:
+        print("not glibc: keep_freed_buffers does not apply here")
         return
     results: dict[str, list[dict]] = {s: [] for s in SETTINGS}
     for _ in range(ROUNDS):

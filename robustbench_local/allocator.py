@@ -9,6 +9,15 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (gl
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
+def glibc() -> str:
+    """'glibc 2.36' when this process runs on glibc, else '' (another C library, or not Linux)."""
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):
+        return ""
+    return version if version.startswith("glibc") else ""
+
+
 def keep_freed_buffers() -> bool:
     """Let glibc's malloc keep freed buffers below 1 GiB in the heap for reuse; returns whether it applied.
 
@@ -19,11 +28,7 @@ def keep_freed_buffers() -> bool:
     MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES is set (the user's settings stand). The process then holds up to
     1 GiB of freed memory for reuse instead of returning it to the system.
     """
-    try:
-        libc_version = os.confstr("CS_GNU_LIBC_VERSION") or ""
-    except (ValueError, OSError):  # not Linux
-        return False
-    if not libc_version.startswith("glibc") or any(k in os.environ for k in (*_USER_SETTINGS, "GLIBC_TUNABLES")):
+    if not glibc() or any(k in os.environ for k in (*_USER_SETTINGS, "GLIBC_TUNABLES")):
         return False
     mallopt = ctypes.CDLL(None).mallopt
     return bool(mallopt(_M_MMAP_THRESHOLD, HOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, HOLD_BYTES))

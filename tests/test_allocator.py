@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from robustbench_local.allocator import glibc
+
 PROBE = """
 import os, torch
 from robustbench_local.allocator import keep_freed_buffers
@@ -30,23 +32,16 @@ def probe(**env: str) -> tuple[bool, int]:
     return out[0] == "True", int(out[1])
 
 
-def libc() -> str:
-    try:
-        return os.confstr("CS_GNU_LIBC_VERSION") or ""
-    except (AttributeError, ValueError, OSError):  # not Linux
-        return ""
+on_glibc = pytest.mark.skipif(not glibc(), reason="glibc's malloc only")
 
 
-glibc = pytest.mark.skipif(not libc().startswith("glibc"), reason="glibc's malloc only")
-
-
-@glibc
+@on_glibc
 def test_freed_buffers_stay_for_reuse_on_glibc():
     applied, returned_mib = probe()
     assert applied and returned_mib < 20  # kept in the heap for the next batch
 
 
-@glibc
+@on_glibc
 @pytest.mark.parametrize("setting", [{"MALLOC_MMAP_THRESHOLD_": "33554432"}, {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}])
 def test_the_users_malloc_settings_stand(setting):
     applied, returned_mib = probe(**setting)
